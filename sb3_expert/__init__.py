@@ -1,0 +1,54 @@
+"""sb3-expert: expert demonstrations for Stable-Baselines3.
+
+Record demonstrations from any controller, store them (stable-baselines v2 ``.npz`` or HDF5),
+load pre-trained experts, and pretrain any SB3 algorithm on them with behaviour cloning.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from sb3_expert.data import (
+    DataLoader,
+    Demonstrations,
+    ExpertDataset,
+    HDF5Reader,
+    HDF5Writer,
+    Transitions,
+    load_demonstrations,
+    save_demonstrations,
+)
+from sb3_expert.errors import (
+    DemonstrationError,
+    DemonstrationFileError,
+    DemonstrationFileNotFoundError,
+    EmptyDatasetError,
+    OutputExistsError,
+    SpaceMismatchError,
+    UnsupportedFormatVersionError,
+    UnsupportedSpaceError,
+)
+
+try:
+    __version__ = version("sb3-expert")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    # data
+    "DataLoader",
+    "Demonstrations",
+    "ExpertDataset",
+    "HDF5Reader",
+    "HDF5Writer",
+    "Transitions",
+    "load_demonstrations",
+    "save_demonstrations",
+    # errors
+    "DemonstrationError",
+    "DemonstrationFileError",
+    "DemonstrationFileNotFoundError",
+    "EmptyDatasetError",
+    "OutputExistsError",
+    "SpaceMismatchError",
+    "UnsupportedFormatVersionError",
+    "UnsupportedSpaceError",
+]

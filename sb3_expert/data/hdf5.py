@@ -1,0 +1,540 @@
+"""The native HDF5 format (through h5py): an append-only writer and a lazy reader.
+
+Layout (see ``docs/FORMAT.md``): flat columnar datasets at the root, chunked along time and
+resizable, under the names of the data model. Per step: ``obs`` (a group of datasets for Dict
+observations), ``actions``, ``rewards``, ``episode_starts``, ``infos/<key>``. Per episode:
+``episode_returns``, ``episode_lengths``, ``terminated``, ``truncated``, ``final_obs``. Root
+attributes: ``format`` (``"sb3-expert"``), ``format_version``, ``observation_space`` and
+``action_space`` (JSON), ``metadata`` (JSON), and the committed lengths ``n_steps`` and
+``n_episodes``.
+
+Crash safety: the writer updates the committed lengths and then flushes the file. Readers trust
+the committed lengths, never the datasets' shapes, so a process killed at any moment leaves a
+file holding everything flushed before the kill. Steps flushed after the last finished episode
+(the episode running when the writer died) are read back as a truncated episode whose final
+observation is ``pending_final_obs``, the newest observation the writer saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+from gymnasium import spaces
+
+from sb3_expert.data.demonstrations import Demonstrations, ObsArray
+from sb3_expert.data.paths import atomic_path, check_input_path, check_output_path
+from sb3_expert.data.spaces import (
+    check_space,
+    check_spaces_match,
+    is_image_observation,
+    space_from_json,
+    space_to_json,
+    step_layout,
+)
+from sb3_expert.errors import DemonstrationError, DemonstrationFileError, UnsupportedFormatVersionError
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "HDF5Reader", "HDF5Writer", "load_hdf5", "save_hdf5"]
+
+FORMAT_NAME = "sb3-expert"
+FORMAT_VERSION = 1
+STEP_FIELDS = ("actions", "rewards", "episode_starts")
+EPISODE_FIELDS = ("episode_returns", "episode_lengths", "terminated", "truncated")
+_CHUNK_BYTES = 128 * 1024
+_MAX_CHUNK_ROWS = 8192
+
+
+def _chunk_rows(row_shape: tuple[int, ...], dtype: np.dtype) -> int:
+    row_bytes = max(1, int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize)
+    return int(np.clip(_CHUNK_BYTES // row_bytes, 1, _MAX_CHUNK_ROWS))
+
+
+def _leaf_spaces(space: spaces.Space) -> dict[str | None, spaces.Space]:
+    """``{key: space}`` for a Dict space, ``{None: space}`` for a leaf."""
+    return dict(space.spaces) if isinstance(space, spaces.Dict) else {None: space}  # type: ignore[arg-type]
+
+
+def _open_error(file: Path, e: Exception) -> DemonstrationFileError:
+    return DemonstrationFileError(f"{file}: not a readable HDF5 file (truncated or corrupt?): {e}")
+
+
+def _check_header(f: h5py.File, file: Path) -> tuple[spaces.Space, spaces.Space, dict[str, Any]]:
+    name = f.attrs.get("format")
+    if name != FORMAT_NAME:
+        raise DemonstrationFileError(
+            f"{file}: attribute 'format': expected {FORMAT_NAME!r} (a file written by sb3-expert), got {name!r}"
+        )
+    version = f.attrs.get("format_version")
+    if not isinstance(version, (int, np.integer)) or not 1 <= int(version) <= FORMAT_VERSION:
+        raise UnsupportedFormatVersionError(
+            f"{file}: attribute 'format_version': this sb3-expert reads versions 1 to {FORMAT_VERSION}, "
+            f"got {version!r}; upgrade sb3-expert to read it"
+        )
+    try:
+        obs_space = space_from_json(f.attrs["observation_space"])
+        action_space = space_from_json(f.attrs["action_space"])
+        metadata = json.loads(f.attrs.get("metadata", "{}"))
+    except (KeyError, ValueError) as e:
+        raise DemonstrationFileError(f"{file}: unreadable header attribute: {e}") from e
+    return obs_space, action_space, metadata
+
+
+class HDF5Writer:
+    """Append steps and episodes to an ``.h5`` file through one open file.
+
+    Nothing is written per step: callers hand over batches (the recorders buffer a chunk of steps
+    in preallocated arrays), and :meth:`flush` makes what was appended durable.
+
+    :param path: the ``.h5`` file
+    :param observation_space: the environment's observation space
+    :param action_space: the environment's action space
+    :param overwrite: replace an existing file
+    :param append: add to an existing file (its spaces must match); an episode it left unfinished
+        is closed as truncated
+    :param metadata: JSON-serialisable provenance (``env_id``, ``producer``...), merged into the file's
+    :param compression: ``"auto"`` (lossless ``lzf`` for image observations, none for the rest),
+        None, ``"gzip"`` or ``"lzf"``
+    :raises OutputExistsError: when ``path`` exists and neither ``overwrite`` nor ``append`` is set
+
+    .. code-block:: python
+
+        with HDF5Writer("demos.h5", env.observation_space, env.action_space) as writer:
+            writer.append_steps(obs, actions, rewards, episode_starts)
+            writer.end_episodes(returns, lengths, terminated, truncated, final_obs)
+            writer.flush()
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        *,
+        overwrite: bool = False,
+        append: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        compression: Literal["auto", "gzip", "lzf"] | None = "auto",
+    ) -> None:
+        if overwrite and append:
+            raise ValueError("overwrite and append: expected at most one of them to be True, got both")
+        self.observation_space = check_space(observation_space, name="observation_space", allow_dict=True)
+        self.action_space = check_space(action_space, name="action_space", allow_dict=False)
+        self.path = check_output_path(path, overwrite=overwrite or (append and Path(path).exists()))
+        self._compression = compression
+        self._new_info_keys: list[str] = []
+        if append and self.path.exists():
+            self._open_for_append(metadata)
+        else:
+            self._create(metadata)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _create(self, metadata: Mapping[str, Any] | None) -> None:
+        self.file = h5py.File(self.path, "w", libver="latest")
+        f = self.file
+        f.attrs["format"] = FORMAT_NAME
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["observation_space"] = space_to_json(self.observation_space)
+        f.attrs["action_space"] = space_to_json(self.action_space)
+        f.attrs["metadata"] = json.dumps(dict(Demonstrations.default_metadata() if metadata is None else metadata))
+        for key, space in _leaf_spaces(self.observation_space).items():
+            shape, dtype = step_layout(space)
+            lossless = self._codec(is_image_observation(space))
+            for field in ("obs", "final_obs", "pending_final_obs"):
+                self._make(field if key is None else f"{field}/{key}", shape, dtype, lossless)
+        shape, dtype = step_layout(self.action_space)
+        self._make("actions", shape, dtype, None)
+        self._make("rewards", (), np.dtype(np.float64), None)
+        self._make("episode_starts", (), np.dtype(np.bool_), None)
+        self._make("episode_returns", (), np.dtype(np.float64), None)
+        self._make("episode_lengths", (), np.dtype(np.int64), None)
+        self._make("terminated", (), np.dtype(np.bool_), None)
+        self._make("truncated", (), np.dtype(np.bool_), None)
+        f.create_group("infos")
+        self.n_steps = 0
+        self.n_episodes = 0
+        self._pending = False
+        self._commit()
+
+    def _codec(self, image: bool) -> str | None:
+        if self._compression == "auto":
+            return "lzf" if image else None
+        return self._compression
+
+    def _make(self, name: str, shape: tuple[int, ...], dtype: np.dtype, compression: str | None) -> None:
+        self.file.create_dataset(
+            name,
+            shape=(0, *shape),
+            maxshape=(None, *shape),
+            dtype=dtype,
+            chunks=(_chunk_rows(shape, dtype), *shape),
+            compression=compression,
+            shuffle=compression is not None,
+        )
+
+    def _open_for_append(self, metadata: Mapping[str, Any] | None) -> None:
+        try:
+            self.file = h5py.File(self.path, "r+")
+        except OSError as e:
+            raise _open_error(self.path, e) from e
+        try:
+            obs_space, action_space, old_meta = _check_header(self.file, self.path)
+            what = f"the file {str(self.path)!r}"
+            check_spaces_match(obs_space, self.observation_space, name="observation_space", what=what)
+            check_spaces_match(action_space, self.action_space, name="action_space", what=what)
+        except Exception:
+            self.file.close()
+            raise
+        if metadata:
+            self.file.attrs["metadata"] = json.dumps({**old_meta, **metadata})
+        self.n_steps = int(self.file.attrs["n_steps"])
+        self.n_episodes = int(self.file.attrs["n_episodes"])
+        covered = int(self.file["episode_lengths"][: self.n_episodes].sum())
+        self._pending = False
+        if covered < self.n_steps:  # an episode left running by an earlier writer: close it as truncated
+            reader_tail = _tail_episodes(self.file, covered, self.n_steps)
+            self.end_episodes(*reader_tail)
+            self.flush()
+
+    # ------------------------------------------------------------------ appending
+
+    def _write(self, name: str, start: int, values: np.ndarray) -> None:
+        ds = self.file[name]
+        end = start + len(values)
+        if ds.shape[0] < end:  # grow by whole chunks: fewer resizes, readers trust n_steps anyway
+            chunk = ds.chunks[0]
+            ds.resize(-(-end // chunk) * chunk, axis=0)
+        ds[start:end] = values
+
+    def _write_obs(self, field: str, start: int, obs: ObsArray, space: spaces.Space, what: str) -> None:
+        for key, sub in _leaf_spaces(space).items():
+            value = obs if key is None else obs[key]  # type: ignore[index]
+            name = field if key is None else f"{field}/{key}"
+            self._write(name, start, self._checked(value, sub, f"{what}[{key!r}]" if key else what))
+
+    @staticmethod
+    def _checked(values: Any, space: spaces.Space, name: str) -> np.ndarray:
+        shape, dtype = step_layout(space)
+        arr = np.asarray(values)
+        if arr.shape[1:] != shape or arr.dtype != dtype:
+            raise DemonstrationError(
+                f"{name}: expected rows of shape {shape} and dtype {dtype} ({space}), "
+                f"got shape {arr.shape} dtype {arr.dtype}"
+            )
+        return arr
+
+    def append_steps(
+        self,
+        obs: ObsArray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        episode_starts: np.ndarray,
+        infos: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Append B steps: ``obs`` ``(B, *obs_shape)``, ``actions`` ``(B, *action_shape)``,
+        ``rewards`` ``(B,)`` float64, ``episode_starts`` ``(B,)`` bool, ``infos`` ``{key: (B, ...)}``."""
+        n = len(actions)
+        start = self.n_steps
+        self._write_obs("obs", start, obs, self.observation_space, "obs")
+        self._write("actions", start, self._checked(actions, self.action_space, "actions"))
+        self._write("rewards", start, np.asarray(rewards, dtype=np.float64).reshape(n))
+        self._write("episode_starts", start, np.asarray(episode_starts, dtype=np.bool_).reshape(n))
+        for key, value in (infos or {}).items():
+            name = f"infos/{key}"
+            value = np.asarray(value)
+            if name not in self.file:
+                if start:
+                    raise DemonstrationError(f"infos[{key!r}]: a new info key after {start} steps were written")
+                self._make(name, value.shape[1:], value.dtype, None)
+            self._write(name, start, value)
+        self.n_steps += n
+        self._pending = True
+
+    def end_episodes(
+        self,
+        returns: np.ndarray,
+        lengths: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        final_obs: ObsArray,
+    ) -> None:
+        """Append E finished episodes (their steps must have been appended): ``(E,)`` arrays and
+        ``final_obs`` ``(E, *obs_shape)``."""
+        start = self.n_episodes
+        self._write("episode_returns", start, np.asarray(returns, dtype=np.float64).reshape(-1))
+        self._write("episode_lengths", start, np.asarray(lengths, dtype=np.int64).reshape(-1))
+        self._write("terminated", start, np.asarray(terminated, dtype=np.bool_).reshape(-1))
+        self._write("truncated", start, np.asarray(truncated, dtype=np.bool_).reshape(-1))
+        self._write_obs("final_obs", start, final_obs, self.observation_space, "final_obs")
+        self.n_episodes += len(np.asarray(lengths).reshape(-1))
+
+    def write(self, demos: Demonstrations) -> None:
+        """Append a whole :class:`Demonstrations` (its episodes all finished) and flush."""
+        check_spaces_match(self.observation_space, demos.observation_space, name="observation_space", what="file")
+        check_spaces_match(self.action_space, demos.action_space, name="action_space", what="file")
+        if demos.final_obs is None:
+            raise DemonstrationError(
+                "final_obs: expected the final observation of each episode, got None (SB2 data); "
+                "save_hdf5() writes such data with each episode's last observation standing in"
+            )
+        self.append_steps(demos.obs, demos.actions, demos.rewards, demos.episode_starts, demos.infos)
+        self.end_episodes(
+            demos.episode_returns, demos.episode_lengths, demos.terminated, demos.truncated, demos.final_obs
+        )
+        self.flush()
+
+    def flush(self, pending_final_obs: ObsArray | None = None) -> None:
+        """Commit what was appended: lengths first, then the file's buffers to disk.
+
+        :param pending_final_obs: the newest observation of the episode still running (one row,
+            without the leading axis), kept so a crash still leaves its final observation
+        """
+        if pending_final_obs is not None:
+            batch = (
+                {k: np.asarray(v)[None] for k, v in pending_final_obs.items()}
+                if isinstance(pending_final_obs, dict)
+                else np.asarray(pending_final_obs)[None]
+            )
+            self._write_obs("pending_final_obs", 0, batch, self.observation_space, "pending_final_obs")
+        self._commit()
+
+    def _commit(self) -> None:
+        self.file.attrs["n_steps"] = self.n_steps
+        self.file.attrs["n_episodes"] = self.n_episodes
+        self.file.flush()
+        self._pending = False
+
+    def close(self) -> None:
+        """Commit, trim the datasets to the committed lengths and close. Idempotent."""
+        if not self.file.id.valid:
+            return
+        self._commit()
+        for name, length in [(n, self.n_steps) for n in STEP_FIELDS] + [(n, self.n_episodes) for n in EPISODE_FIELDS]:
+            self.file[name].resize(length, axis=0)
+        for field, length in (("obs", self.n_steps), ("final_obs", self.n_episodes)):
+            for key in _leaf_spaces(self.observation_space):
+                self.file[field if key is None else f"{field}/{key}"].resize(length, axis=0)
+        for ds in self.file["infos"].values():
+            ds.resize(self.n_steps, axis=0)
+        self.file.close()
+
+    def __enter__(self) -> HDF5Writer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _read_obs(group: h5py.Group | h5py.Dataset, space: spaces.Space, index: Any) -> ObsArray:
+    if isinstance(space, spaces.Dict):
+        return {key: group[key][index] for key in space.spaces}
+    return group[index]
+
+
+def _tail_episodes(
+    f: h5py.File, covered: int, n_steps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ObsArray]:
+    """Episodes of the steps ``covered:n_steps`` that no finished episode accounts for (a writer
+    stopped mid-episode): truncated, final observation from ``pending_final_obs`` (or the last one)."""
+    obs_space = space_from_json(f.attrs["observation_space"])
+    starts = f["episode_starts"][covered:n_steps].copy()
+    starts[0] = True
+    first = np.flatnonzero(starts)
+    lengths = np.diff(np.append(first, len(starts)))
+    returns = np.add.reduceat(f["rewards"][covered:n_steps], first)
+    last_rows = covered + first + lengths - 1
+    final = _read_obs(f["obs"], obs_space, list(last_rows))
+    pending_len = (
+        f["pending_final_obs"].shape[0]
+        if not isinstance(obs_space, spaces.Dict)
+        else f[f"pending_final_obs/{next(iter(obs_space.spaces))}"].shape[0]
+    )
+    if pending_len:
+        pending = _read_obs(f["pending_final_obs"], obs_space, slice(0, 1))
+        if isinstance(final, dict):
+            for key in final:
+                final[key][-1] = pending[key][0]  # type: ignore[index]
+        else:
+            final[-1] = pending[0]  # type: ignore[index]
+    ends = np.zeros(len(lengths), np.bool_)
+    return returns, lengths, ends, ~ends, final
+
+
+class HDF5Reader:
+    """A lazily opened ``.h5`` file: opening reads the header and per-episode tables only.
+
+    Steps are read on demand (:meth:`get`, :meth:`load`), so a file larger than memory can serve
+    random batches. Use as a context manager, or call :meth:`close`.
+
+    :param path: the ``.h5`` file
+    :param cache_mb: size of h5py's chunk cache per dataset, in MiB
+    :raises DemonstrationFileNotFoundError: when ``path`` does not exist
+    :raises DemonstrationFileError: when it is not an sb3-expert HDF5 file, or is corrupt
+    :raises UnsupportedFormatVersionError: for a newer format version
+
+    .. code-block:: python
+
+        with HDF5Reader("big.h5") as reader:
+            batch = reader.get(np.random.default_rng(0).integers(0, reader.n_steps, 256))
+            batch["obs"], batch["actions"]
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, cache_mb: int = 16) -> None:
+        self.path = check_input_path(path)
+        try:
+            self.file = h5py.File(self.path, "r", rdcc_nbytes=cache_mb * 2**20)
+        except OSError as e:
+            raise _open_error(self.path, e) from e
+        try:
+            self._read_header()
+        except Exception:
+            self.file.close()
+            raise
+
+    def _read_header(self) -> None:
+        f = self.file
+        self.observation_space, self.action_space, self.metadata = _check_header(f, self.path)
+        try:
+            self.n_steps = int(f.attrs["n_steps"])
+            n_episodes = int(f.attrs["n_episodes"])
+            per_episode = {name: f[name][:n_episodes] for name in EPISODE_FIELDS}
+            self._final = _read_obs(f["final_obs"], self.observation_space, slice(0, n_episodes))
+            covered = int(per_episode["episode_lengths"].sum())
+            if covered > self.n_steps or any(f[n].shape[0] < self.n_steps for n in STEP_FIELDS):
+                raise DemonstrationFileError(
+                    f"{self.path}: committed lengths disagree: {self.n_steps} steps, but the episodes cover "
+                    f"{covered} (or a dataset is shorter)"
+                )
+            if covered < self.n_steps:
+                tail = _tail_episodes(f, covered, self.n_steps)
+                for name, extra in zip(EPISODE_FIELDS, tail[:4]):
+                    per_episode[name] = np.concatenate([per_episode[name], extra.astype(per_episode[name].dtype)])
+                self._final = _concat_obs(self._final, tail[4])
+                self.metadata = {**self.metadata, "recovered_unfinished_episodes": len(tail[1])}
+        except (KeyError, OSError) as e:
+            raise DemonstrationFileError(f"{self.path}: missing or unreadable dataset: {e}") from e
+        self.episode_returns: np.ndarray = per_episode["episode_returns"]
+        self.episode_lengths: np.ndarray = per_episode["episode_lengths"]
+        self.terminated: np.ndarray = per_episode["terminated"]
+        self.truncated: np.ndarray = per_episode["truncated"]
+        self.info_keys = sorted(f["infos"].keys()) if "infos" in f else []
+
+    @property
+    def n_episodes(self) -> int:
+        """Number of episodes (an unfinished one included, as truncated)."""
+        return len(self.episode_lengths)
+
+    def __len__(self) -> int:
+        return self.n_steps
+
+    def get(self, indices: Sequence[int] | np.ndarray, fields: Sequence[str] = ("obs", "actions")) -> dict[str, Any]:
+        """Rows ``indices`` (any order, repeats allowed) of the per-step ``fields``.
+
+        :param indices: step indices in ``[0, n_steps)``
+        :param fields: among ``obs``, ``actions``, ``rewards``, ``episode_starts``, ``infos/<key>``
+        :return: ``{field: array}`` with leading axis ``len(indices)`` (``obs`` a dict for Dict spaces)
+        """
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_steps):
+            raise IndexError(f"indices: expected values in [0, {self.n_steps}), got {idx.min()}..{idx.max()}")
+        unique, inverse = np.unique(idx, return_inverse=True)
+        out: dict[str, Any] = {}
+        for name in fields:
+            if name == "obs":
+                rows = _read_obs(self.file["obs"], self.observation_space, unique)
+                out[name] = {k: v[inverse] for k, v in rows.items()} if isinstance(rows, dict) else rows[inverse]
+            else:
+                out[name] = self.file[name][unique][inverse]
+        return out
+
+    def load(self, n_episodes: int | None = None) -> Demonstrations:
+        """Read the first ``n_episodes`` (all when None) into a :class:`Demonstrations` in memory."""
+        e = self.n_episodes if n_episodes is None else min(int(n_episodes), self.n_episodes)
+        n = int(self.episode_lengths[:e].sum())
+        f = self.file
+        final = self._final
+        final_e = {k: v[:e] for k, v in final.items()} if isinstance(final, dict) else final[:e]
+        return Demonstrations(
+            _read_obs(f["obs"], self.observation_space, slice(0, n)),
+            f["actions"][:n],
+            f["rewards"][:n],
+            f["episode_starts"][:n],
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            episode_returns=self.episode_returns[:e],
+            episode_lengths=self.episode_lengths[:e],
+            terminated=self.terminated[:e],
+            truncated=self.truncated[:e],
+            final_obs=final_e,
+            infos={key: f[f"infos/{key}"][:n] for key in self.info_keys},
+            metadata=self.metadata,
+        )
+
+    def close(self) -> None:
+        """Close the file. Idempotent."""
+        if self.file.id.valid:
+            self.file.close()
+
+    def __enter__(self) -> HDF5Reader:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HDF5Reader({str(self.path)!r}, {self.n_steps} steps, {self.n_episodes} episodes)"
+
+
+def _concat_obs(a: ObsArray, b: ObsArray) -> ObsArray:
+    if isinstance(a, dict):
+        return {k: np.concatenate([a[k], b[k]]) for k in a}  # type: ignore[index]
+    return np.concatenate([a, b])  # type: ignore[list-item]
+
+
+def save_hdf5(
+    demos: Demonstrations,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    compression: Literal["auto", "gzip", "lzf"] | None = "auto",
+) -> Path:
+    """Write ``demos`` to a new ``.h5`` file, atomically (a temporary file, then one rename).
+
+    SB2 data has no ``final_obs``: each episode's last observation stands in for it, and
+    ``metadata["final_obs_estimated"]`` says so.
+
+    :raises OutputExistsError: when ``path`` exists and ``overwrite`` is False
+    """
+    if not isinstance(demos, Demonstrations):
+        raise TypeError(f"demos: expected a Demonstrations, got {type(demos).__name__}")
+    target = check_output_path(path, overwrite=overwrite)
+    if demos.final_obs is None:
+        last = demos.episode_offsets[1:] - 1
+        obs = demos.obs
+        estimate = {k: v[last] for k, v in obs.items()} if isinstance(obs, dict) else obs[last]
+        demos = Demonstrations(
+            obs, demos.actions, demos.rewards, demos.episode_starts,
+            observation_space=demos.observation_space, action_space=demos.action_space,
+            episode_returns=demos.episode_returns, terminated=demos.terminated, truncated=demos.truncated,
+            final_obs=estimate, infos=demos.infos, metadata={**demos.metadata, "final_obs_estimated": True},
+        )  # fmt: skip
+    with atomic_path(target) as tmp:
+        writer = HDF5Writer(
+            tmp, demos.observation_space, demos.action_space, overwrite=True,
+            metadata=demos.metadata, compression=compression,
+        )  # fmt: skip
+        with writer:
+            writer.write(demos)
+    return target
+
+
+def load_hdf5(path: str | os.PathLike[str]) -> Demonstrations:
+    """Read a whole ``.h5`` file into memory (see :class:`HDF5Reader` to read lazily)."""
+    with HDF5Reader(path) as reader:
+        return reader.load()

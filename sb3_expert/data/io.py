@@ -1,0 +1,65 @@
+"""Load and save demonstrations, the file suffix picking the format."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from gymnasium import spaces
+
+from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.data.paths import check_input_path, format_of
+
+__all__ = ["load_demonstrations", "save_demonstrations"]
+
+
+def load_demonstrations(
+    path: str | os.PathLike[str],
+    *,
+    observation_space: spaces.Space | None = None,
+    action_space: spaces.Space | None = None,
+) -> Demonstrations:
+    """Read demonstrations from ``.npz`` (stable-baselines v2) or ``.h5`` (native) into memory.
+
+    :param path: the file; its suffix picks the format
+    :param observation_space: for ``.npz`` files that do not store their spaces (SB2's); else ignored
+    :param action_space: likewise
+    :raises DemonstrationFileNotFoundError: when ``path`` does not exist
+    :raises DemonstrationFileError: for an unknown suffix or an unreadable file
+
+    .. code-block:: python
+
+        demos = load_demonstrations("expert_cartpole.npz")
+    """
+    fmt = format_of(path)
+    check_input_path(path)
+    if fmt == "npz":
+        from sb3_expert.data.npz import load_npz
+
+        return load_npz(path, observation_space=observation_space, action_space=action_space)
+    from sb3_expert.data.hdf5 import load_hdf5
+
+    return load_hdf5(path)
+
+
+def save_demonstrations(
+    demos: Demonstrations, path: str | os.PathLike[str], *, overwrite: bool = False, **kwargs: Any
+) -> Path:
+    """Write demonstrations to ``.npz`` or ``.h5``, the suffix picking the format; atomically.
+
+    :param demos: the demonstrations
+    :param path: the file to write
+    :param overwrite: replace an existing file
+    :param kwargs: passed to :func:`~sb3_expert.data.npz.save_npz` (``image_folder``, ``compressed``)
+        or :func:`~sb3_expert.data.hdf5.save_hdf5` (``compression``)
+    :return: the path written
+    :raises OutputExistsError: when ``path`` exists and ``overwrite`` is False
+    """
+    if format_of(path) == "npz":
+        from sb3_expert.data.npz import save_npz
+
+        return save_npz(demos, path, overwrite=overwrite, **kwargs)
+    from sb3_expert.data.hdf5 import save_hdf5
+
+    return save_hdf5(demos, path, overwrite=overwrite, **kwargs)

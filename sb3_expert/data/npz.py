@@ -1,0 +1,166 @@
+"""The stable-baselines (v2) ``.npz`` expert format, read and written file for file.
+
+SB2's ``generate_expert_traj`` writes ``np.savez(path, actions=..., obs=..., rewards=...,
+episode_returns=..., episode_starts=...)``:
+
+=================  ====================  ===========================================
+key                shape                 dtype
+=================  ====================  ===========================================
+actions            (N, *action_shape)    the action space's; Discrete as (N, 1) int64
+obs                (N, *obs_shape)       the observations'; or (N,) str image paths
+rewards            (N,)                  float64
+episode_returns    (E,)                  float64
+episode_starts     (N,)                  bool
+=================  ====================  ===========================================
+
+This library's extra fields go in extra keys that SB2 ignores (see
+:meth:`Demonstrations.to_sb2_dict`). Files are read with ``allow_pickle=False`` and
+written atomically (a temporary file, then one rename).
+
+Image observations may be stored as files, as SB2 does: ``obs`` then holds paths (relative
+to the ``.npz`` file's folder) of lossless PNG images. SB2's own files hold paths relative to
+the directory it ran in; both are tried.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.data.paths import atomic_path, check_input_path, check_output_path
+from sb3_expert.data.spaces import is_image_observation
+from sb3_expert.errors import DemonstrationError, DemonstrationFileError
+
+__all__ = ["load_npz", "save_npz"]
+
+
+def _pil() -> Any:
+    try:
+        from PIL import Image
+    except ImportError as e:
+        raise ImportError(
+            "Image observations stored as files need Pillow: pip install 'sb3-expert[images]'"
+        ) from e
+    return Image
+
+
+def _channels_last(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """HWC view of an image for PNG, and whether it was channel-first."""
+    if image.shape[-1] not in (1, 3, 4) and image.shape[0] in (1, 3, 4):
+        return np.moveaxis(image, 0, -1), True
+    return image, False
+
+
+def _write_images(images: np.ndarray, folder: Path, prefix: str, root: Path) -> np.ndarray:
+    image_lib = _pil()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, image in enumerate(images):
+        hwc, _ = _channels_last(image)
+        file = folder / f"{prefix}{i}.png"
+        image_lib.fromarray(hwc[..., 0] if hwc.shape[-1] == 1 else hwc).save(file, format="PNG")
+        paths.append(os.path.relpath(file, root))
+    return np.array(paths, dtype=np.str_)
+
+
+def _read_images(paths: np.ndarray, root: Path, space: spaces.Space | None, file: Path) -> np.ndarray:
+    image_lib = _pil()
+    images = []
+    for raw in paths.tolist():
+        candidates = [root / raw, Path(raw)]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise DemonstrationFileError(
+                f"{file}: obs holds the image path {raw!r}, but no file was found at "
+                f"{str(candidates[0])!r} (relative to the .npz file) nor {str(candidates[1])!r}"
+            )
+        with image_lib.open(found) as img:
+            array = np.asarray(img)
+        images.append(array[..., None] if array.ndim == 2 else array)
+    out = np.stack(images) if images else np.zeros((0, 1, 1, 1), np.uint8)
+    if space is not None and space.shape is not None and out.shape[1:] != space.shape:
+        moved = np.moveaxis(out, -1, 1)
+        if moved.shape[1:] == space.shape:
+            out = np.ascontiguousarray(moved)
+    return out
+
+
+def save_npz(
+    demos: Demonstrations,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    image_folder: str | os.PathLike[str] | None = None,
+    compressed: bool = False,
+) -> Path:
+    """Write ``demos`` as a stable-baselines (v2) ``.npz`` (plus this library's extra keys).
+
+    :param demos: the demonstrations
+    :param path: the file to write; its folder must exist
+    :param overwrite: replace an existing file (atomically: the old one stays until the new is complete)
+    :param image_folder: for image observations, store each as a PNG in this folder (relative to the
+        ``.npz`` file's folder, as SB2's ``recorded_images``) and keep paths in ``obs``; None keeps
+        the pixels in the ``.npz``
+    :param compressed: use ``np.savez_compressed`` (SB2 used plain ``np.savez``)
+    :return: the path written
+    :raises OutputExistsError: when ``path`` exists and ``overwrite`` is False
+    """
+    if not isinstance(demos, Demonstrations):
+        raise TypeError(f"demos: expected a Demonstrations, got {type(demos).__name__}")
+    target = check_output_path(path, overwrite=overwrite)
+    data = demos.to_sb2_dict(extras=True)
+    if image_folder is not None:
+        if not is_image_observation(demos.observation_space):
+            raise DemonstrationError(
+                f"image_folder: only image observations (uint8 Box of 3 dims) can be stored as files, "
+                f"got observation_space {demos.observation_space}"
+            )
+        root = target.parent
+        folder = root / image_folder
+        data["obs"] = _write_images(demos.obs, folder, "", root)  # type: ignore[arg-type]
+        if demos.final_obs is not None:
+            data["final_obs"] = _write_images(demos.final_obs, folder, "final_", root)  # type: ignore[arg-type]
+    save = np.savez_compressed if compressed else np.savez
+    with atomic_path(target) as tmp, open(tmp, "wb") as f:
+        save(f, **data)
+    return target
+
+
+def load_npz(
+    path: str | os.PathLike[str],
+    *,
+    observation_space: spaces.Space | None = None,
+    action_space: spaces.Space | None = None,
+) -> Demonstrations:
+    """Read a stable-baselines (v2) ``.npz`` expert dataset (or one this library wrote).
+
+    :param path: the ``.npz`` file
+    :param observation_space: the environment's, when the file does not say (SB2 files); else inferred
+    :param action_space: likewise; integer ``(N, 1)`` actions are otherwise read as ``Discrete``
+    :raises DemonstrationFileNotFoundError: when ``path`` does not exist
+    :raises DemonstrationFileError: when it is not a readable ``.npz`` or lacks a key, naming both
+    """
+    file = check_input_path(path)
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            data = {key: npz[key] for key in npz.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+        hint = " (it holds Python objects: re-save it with plain arrays)" if "allow_pickle" in str(e) else ""
+        raise DemonstrationFileError(f"{file}: not a readable .npz file{hint}: {e}") from e
+    obs_space = observation_space
+    if obs_space is None and "observation_space" in data:
+        from sb3_expert.data.spaces import space_from_json
+
+        obs_space = space_from_json(str(data["observation_space"]))
+    for key in ("obs", "final_obs"):
+        if key in data and data[key].dtype.kind in "US":
+            data[key] = _read_images(data[key], file.parent, obs_space, file)
+    return Demonstrations.from_sb2_dict(
+        data, observation_space=observation_space, action_space=action_space, source=str(file)
+    )
