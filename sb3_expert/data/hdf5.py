@@ -66,11 +66,13 @@ def _open_error(file: Path, e: Exception) -> DemonstrationFileError:
 
 def _check_header(f: h5py.File, file: Path) -> tuple[spaces.Space, spaces.Space, dict[str, Any]]:
     name = f.attrs.get("format")
+    name = name.item() if isinstance(name, np.generic) else name
     if name != FORMAT_NAME:
         raise DemonstrationFileError(
             f"{file}: attribute 'format': expected {FORMAT_NAME!r} (a file written by sb3-expert), got {name!r}"
         )
     version = f.attrs.get("format_version")
+    version = version.item() if isinstance(version, np.generic) else version
     if not isinstance(version, (int, np.integer)) or not 1 <= int(version) <= FORMAT_VERSION:
         raise UnsupportedFormatVersionError(
             f"{file}: attribute 'format_version': this sb3-expert reads versions 1 to {FORMAT_VERSION}, "
@@ -136,7 +138,7 @@ class HDF5Writer:
     # ------------------------------------------------------------------ set-up
 
     def _create(self, metadata: Mapping[str, Any] | None) -> None:
-        self.file = h5py.File(self.path, "w", libver="latest")
+        self.file = h5py.File(self.path, "w")  # not libver="latest": its superblock flags refuse to open after a kill
         f = self.file
         f.attrs["format"] = FORMAT_NAME
         f.attrs["format_version"] = FORMAT_VERSION
@@ -159,7 +161,6 @@ class HDF5Writer:
         f.create_group("infos")
         self.n_steps = 0
         self.n_episodes = 0
-        self._pending = False
         self._commit()
 
     def _codec(self, image: bool) -> str | None:
@@ -196,7 +197,6 @@ class HDF5Writer:
         self.n_steps = int(self.file.attrs["n_steps"])
         self.n_episodes = int(self.file.attrs["n_episodes"])
         covered = int(self.file["episode_lengths"][: self.n_episodes].sum())
-        self._pending = False
         if covered < self.n_steps:  # an episode left running by an earlier writer: close it as truncated
             reader_tail = _tail_episodes(self.file, covered, self.n_steps)
             self.end_episodes(*reader_tail)
@@ -212,22 +212,35 @@ class HDF5Writer:
             ds.resize(-(-end // chunk) * chunk, axis=0)
         ds[start:end] = values
 
-    def _write_obs(self, field: str, start: int, obs: ObsArray, space: spaces.Space, what: str) -> None:
-        for key, sub in _leaf_spaces(space).items():
+    def _obs_rows(self, field: str, obs: ObsArray, n: int) -> dict[str, np.ndarray]:
+        """``{dataset name: checked rows}`` for observations of ``field``."""
+        out = {}
+        for key, sub in _leaf_spaces(self.observation_space).items():
+            if key is not None and not isinstance(obs, Mapping):
+                raise DemonstrationError(f"{field}: expected a dict of arrays for {self.observation_space}")
             value = obs if key is None else obs[key]  # type: ignore[index]
             name = field if key is None else f"{field}/{key}"
-            self._write(name, start, self._checked(value, sub, f"{what}[{key!r}]" if key else what))
+            out[name] = self._checked(value, sub, f"{field}[{key!r}]" if key else field, n)
+        return out
 
     @staticmethod
-    def _checked(values: Any, space: spaces.Space, name: str) -> np.ndarray:
-        shape, dtype = step_layout(space)
+    def _checked(values: Any, space: spaces.Space | None, name: str, n: int) -> np.ndarray:
         arr = np.asarray(values)
-        if arr.shape[1:] != shape or arr.dtype != dtype:
+        if space is None:  # a plain column: rewards (float64), starts and flags (bool), lengths (int64)
+            if arr.ndim != 1 or len(arr) != n:
+                raise DemonstrationError(f"{name}: expected {n} rows of scalars, got shape {arr.shape}")
+            return arr
+        shape, dtype = step_layout(space)
+        if arr.shape != (n, *shape) or arr.dtype != dtype:
             raise DemonstrationError(
                 f"{name}: expected rows of shape {shape} and dtype {dtype} ({space}), "
                 f"got shape {arr.shape} dtype {arr.dtype}"
             )
         return arr
+
+    def _write_all(self, start: int, rows: Mapping[str, np.ndarray]) -> None:
+        for name, values in rows.items():
+            self._write(name, start, values)
 
     def append_steps(
         self,
@@ -238,23 +251,26 @@ class HDF5Writer:
         infos: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Append B steps: ``obs`` ``(B, *obs_shape)``, ``actions`` ``(B, *action_shape)``,
-        ``rewards`` ``(B,)`` float64, ``episode_starts`` ``(B,)`` bool, ``infos`` ``{key: (B, ...)}``."""
+        ``rewards`` ``(B,)`` float64, ``episode_starts`` ``(B,)`` bool, ``infos`` ``{key: (B, ...)}``.
+
+        Everything is checked before anything is written.
+        """
         n = len(actions)
-        start = self.n_steps
-        self._write_obs("obs", start, obs, self.observation_space, "obs")
-        self._write("actions", start, self._checked(actions, self.action_space, "actions"))
-        self._write("rewards", start, np.asarray(rewards, dtype=np.float64).reshape(n))
-        self._write("episode_starts", start, np.asarray(episode_starts, dtype=np.bool_).reshape(n))
+        rows = self._obs_rows("obs", obs, n)
+        rows["actions"] = self._checked(actions, self.action_space, "actions", n)
+        rows["rewards"] = self._checked(np.asarray(rewards, dtype=np.float64), None, "rewards", n)
+        rows["episode_starts"] = self._checked(np.asarray(episode_starts, dtype=np.bool_), None, "episode_starts", n)
         for key, value in (infos or {}).items():
-            name = f"infos/{key}"
-            value = np.asarray(value)
+            name, value = f"infos/{key}", np.asarray(value)
             if name not in self.file:
-                if start:
-                    raise DemonstrationError(f"infos[{key!r}]: a new info key after {start} steps were written")
+                if self.n_steps:
+                    raise DemonstrationError(f"infos[{key!r}]: a new info key after {self.n_steps} steps were written")
                 self._make(name, value.shape[1:], value.dtype, None)
-            self._write(name, start, value)
+            if len(value) != n:
+                raise DemonstrationError(f"infos[{key!r}]: expected {n} rows, got shape {value.shape}")
+            rows[name] = value
+        self._write_all(self.n_steps, rows)
         self.n_steps += n
-        self._pending = True
 
     def end_episodes(
         self,
@@ -266,13 +282,14 @@ class HDF5Writer:
     ) -> None:
         """Append E finished episodes (their steps must have been appended): ``(E,)`` arrays and
         ``final_obs`` ``(E, *obs_shape)``."""
-        start = self.n_episodes
-        self._write("episode_returns", start, np.asarray(returns, dtype=np.float64).reshape(-1))
-        self._write("episode_lengths", start, np.asarray(lengths, dtype=np.int64).reshape(-1))
-        self._write("terminated", start, np.asarray(terminated, dtype=np.bool_).reshape(-1))
-        self._write("truncated", start, np.asarray(truncated, dtype=np.bool_).reshape(-1))
-        self._write_obs("final_obs", start, final_obs, self.observation_space, "final_obs")
-        self.n_episodes += len(np.asarray(lengths).reshape(-1))
+        e = len(np.asarray(lengths).reshape(-1))
+        rows = self._obs_rows("final_obs", final_obs, e)
+        rows["episode_returns"] = self._checked(np.asarray(returns, np.float64).reshape(-1), None, "returns", e)
+        rows["episode_lengths"] = self._checked(np.asarray(lengths, np.int64).reshape(-1), None, "lengths", e)
+        rows["terminated"] = self._checked(np.asarray(terminated, np.bool_).reshape(-1), None, "terminated", e)
+        rows["truncated"] = self._checked(np.asarray(truncated, np.bool_).reshape(-1), None, "truncated", e)
+        self._write_all(self.n_episodes, rows)
+        self.n_episodes += e
 
     def write(self, demos: Demonstrations) -> None:
         """Append a whole :class:`Demonstrations` (its episodes all finished) and flush."""
@@ -301,14 +318,13 @@ class HDF5Writer:
                 if isinstance(pending_final_obs, dict)
                 else np.asarray(pending_final_obs)[None]
             )
-            self._write_obs("pending_final_obs", 0, batch, self.observation_space, "pending_final_obs")
+            self._write_all(0, self._obs_rows("pending_final_obs", batch, 1))
         self._commit()
 
     def _commit(self) -> None:
         self.file.attrs["n_steps"] = self.n_steps
         self.file.attrs["n_episodes"] = self.n_episodes
         self.file.flush()
-        self._pending = False
 
     def close(self) -> None:
         """Commit, trim the datasets to the committed lengths and close. Idempotent."""

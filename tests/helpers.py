@@ -1,0 +1,78 @@
+"""Test helpers: random demonstrations for any supported space."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from sb3_expert.data.demonstrations import Demonstrations, ObsArray
+from sb3_expert.data.spaces import step_layout
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+
+needs_fixtures = pytest.mark.skipif(
+    not FIXTURES.is_dir(),
+    reason=f"needs the shared fixtures at {FIXTURES} (present beside the project's checkout, not in a user's clone)",
+)
+
+
+def random_rows(space: spaces.Space, n: int, rng: np.random.Generator) -> ObsArray:
+    """``n`` random rows of ``space`` in its stored layout."""
+    if isinstance(space, spaces.Dict):
+        return {key: random_rows(sub, n, rng) for key, sub in space.spaces.items()}  # type: ignore[misc]
+    shape, dtype = step_layout(space)
+    if isinstance(space, spaces.Discrete):
+        return rng.integers(space.start, space.start + space.n, size=n).astype(dtype)
+    if isinstance(space, spaces.MultiDiscrete):
+        return (space.start + rng.integers(0, space.nvec, size=(n, *shape))).astype(dtype)
+    if isinstance(space, spaces.MultiBinary):
+        return rng.integers(0, 2, size=(n, *shape)).astype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(max(info.min, -1000), min(info.max, 1000), size=(n, *shape), endpoint=True).astype(dtype)
+    return rng.normal(size=(n, *shape)).astype(dtype)
+
+
+def make_demos(
+    observation_space: spaces.Space,
+    action_space: spaces.Space,
+    lengths: Sequence[int],
+    *,
+    seed: int = 0,
+    unfinished_last: bool = False,
+    final_obs: bool = True,
+    infos: bool = False,
+) -> Demonstrations:
+    """Random demonstrations of episodes of ``lengths`` steps."""
+    rng = np.random.default_rng(seed)
+    n, e = int(sum(lengths)), len(lengths)
+    starts = np.zeros(n, bool)
+    starts[np.cumsum([0, *lengths])[:-1].astype(int)] = True
+    terminated = rng.random(e) < 0.5
+    truncated = ~terminated
+    if unfinished_last and e:
+        terminated[-1], truncated[-1] = False, True
+    return Demonstrations(
+        random_rows(observation_space, n, rng),
+        random_rows(action_space, n, rng),  # type: ignore[arg-type]
+        rng.normal(size=n),
+        starts,
+        observation_space=observation_space,
+        action_space=action_space,
+        terminated=terminated,
+        truncated=truncated,
+        final_obs=random_rows(observation_space, e, rng) if final_obs else None,
+        infos={"cost": rng.random(n).astype(np.float32)} if infos else None,
+        metadata={"env_id": "Test-v0", "seed": seed},
+    )
+
+
+CARTPOLE_OBS = spaces.Box(
+    low=np.array([-4.8, -np.inf, -0.42, -np.inf], np.float32),
+    high=np.array([4.8, np.inf, 0.42, np.inf], np.float32),
+)
+CARTPOLE_ACT = spaces.Discrete(2)
