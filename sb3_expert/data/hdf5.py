@@ -347,10 +347,26 @@ class HDF5Writer:
         self.close()
 
 
+def _read_rows(ds: h5py.Dataset, index: Any) -> np.ndarray:
+    """``ds[index]``; for sorted unique row indices of small rows, one point selection, which
+    HDF5 serves about twice as fast as h5py's fancy indexing (a union of hyperslabs)."""
+    row_shape = ds.shape[1:]
+    row_size = int(np.prod(row_shape, dtype=np.int64))
+    if not isinstance(index, np.ndarray) or not 0 < row_size <= 64 or not len(index):
+        return ds[index]
+    grids = np.meshgrid(index, *(np.arange(n) for n in row_shape), indexing="ij")
+    coords = np.stack(grids, axis=-1).reshape(-1, 1 + len(row_shape)).astype(np.uint64)
+    file_space = ds.id.get_space()
+    file_space.select_elements(coords)
+    out = np.empty((len(index), *row_shape), dtype=ds.dtype)
+    ds.id.read(h5py.h5s.create_simple(out.shape), file_space, out)
+    return out
+
+
 def _read_obs(group: h5py.Group | h5py.Dataset, space: spaces.Space, index: Any) -> ObsArray:
     if isinstance(space, spaces.Dict):
-        return {key: group[key][index] for key in space.spaces}
-    return group[index]
+        return {key: _read_rows(group[key], index) for key in space.spaces}
+    return _read_rows(group, index)
 
 
 def _tail_episodes(
@@ -401,12 +417,13 @@ class HDF5Reader:
             batch["obs"], batch["actions"]
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, cache_mb: int = 16) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, cache_mb: int = 64) -> None:
         self.path = check_input_path(path)
         try:
             self.file = h5py.File(self.path, "r", rdcc_nbytes=cache_mb * 2**20)
         except OSError as e:
             raise _open_error(self.path, e) from e
+        self._open: dict[str, h5py.Dataset] = {}
         try:
             self._read_header()
         except Exception:
@@ -462,12 +479,17 @@ class HDF5Reader:
         unique, inverse = np.unique(idx, return_inverse=True)
         out: dict[str, Any] = {}
         for name in fields:
-            if name == "obs":
-                rows = _read_obs(self.file["obs"], self.observation_space, unique)
-                out[name] = {k: v[inverse] for k, v in rows.items()} if isinstance(rows, dict) else rows[inverse]
+            if name == "obs" and isinstance(self.observation_space, spaces.Dict):
+                out[name] = {k: _read_rows(self._dataset(f"obs/{k}"), unique)[inverse] for k in self.observation_space}
             else:
-                out[name] = self.file[name][unique][inverse]
+                out[name] = _read_rows(self._dataset(name), unique)[inverse]
         return out
+
+    def _dataset(self, name: str) -> h5py.Dataset:
+        """The open dataset ``name``, kept open: HDF5's chunk cache lives as long as the handle."""
+        if name not in self._open:
+            self._open[name] = self.file[name]
+        return self._open[name]
 
     def load(self, n_episodes: int | None = None) -> Demonstrations:
         """Read the first ``n_episodes`` (all when None) into a :class:`Demonstrations` in memory."""

@@ -102,7 +102,9 @@ def _bounds_to_json(bounds: np.ndarray) -> Any:
 def _bounds_from_json(value: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     values = value if isinstance(value, list) else [value]
     arr = np.array([float(v) for v in values], dtype=np.float64)
-    return np.broadcast_to(arr, shape).astype(dtype) if arr.size == 1 else arr.reshape(shape).astype(dtype)
+    if arr.size == 1:
+        return np.full(shape, arr[0]).astype(dtype)
+    return arr.reshape(shape).astype(dtype)
 
 
 def _space_to_dict(space: spaces.Space) -> dict[str, Any]:
@@ -124,7 +126,8 @@ def _space_to_dict(space: spaces.Space) -> dict[str, Any]:
             "start": space.start.tolist(),
         }
     if isinstance(space, spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": list(space.shape)}
+        n = space.n
+        return {"type": "MultiBinary", "n": int(n) if isinstance(n, (int, np.integer)) else [int(v) for v in n]}
     if isinstance(space, spaces.Dict):
         return {"type": "Dict", "spaces": {key: _space_to_dict(sub) for key, sub in space.spaces.items()}}
     raise UnsupportedSpaceError(f"cannot serialise a {type(space).__name__} space ({space})")
