@@ -55,8 +55,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for suffix in (".npz", ".h5"):
             path = Path(tmp) / f"demos{suffix}"
-            _, t_write = timed(lambda: save_demonstrations(demos, path))
-            loaded, t_read = timed(lambda: load_demonstrations(path))
+            _, t_write = timed(lambda p=path: save_demonstrations(demos, p))
+            loaded, t_read = timed(lambda p=path: load_demonstrations(p))
             assert loaded.n_steps == n
             size = path.stat().st_size / 2**20
             rows.append((f"write {suffix} (whole)", n / t_write, f"{size:.1f} MiB"))
@@ -80,8 +80,13 @@ def main() -> None:
         batches = [rng.integers(0, n, args.batch_size) for _ in range(args.batches)]
         _, t_batches = timed(lambda: [reader.get(b) for b in batches])
         reader.close()
-        rows.append((f"random batches of {args.batch_size} from a lazy .h5", args.batches * args.batch_size / t_batches,
-                     f"open {t_open * 1e3:.1f} ms"))
+        rows.append(
+            (
+                f"random batches of {args.batch_size} from a lazy .h5",
+                args.batches * args.batch_size / t_batches,
+                f"open {t_open * 1e3:.1f} ms",
+            )
+        )
         in_memory = load_demonstrations(h5)
         _, t_mem = timed(lambda: [(in_memory.obs[b], in_memory.actions[b]) for b in batches])
         rows.append((f"random batches of {args.batch_size} in memory", args.batches * args.batch_size / t_mem, ""))

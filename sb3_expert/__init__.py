@@ -26,6 +26,13 @@ from sb3_expert.errors import (
     UnsupportedFormatVersionError,
     UnsupportedSpaceError,
 )
+from sb3_expert.record import (
+    ActionError,
+    RecordDemonstrations,
+    RecordExpert,
+    VecRecordDemonstrations,
+    generate_expert_traj,
+)
 
 try:
     __version__ = version("sb3-expert")
@@ -42,7 +49,13 @@ __all__ = [
     "Transitions",
     "load_demonstrations",
     "save_demonstrations",
+    # recording
+    "RecordDemonstrations",
+    "RecordExpert",
+    "VecRecordDemonstrations",
+    "generate_expert_traj",
     # errors
+    "ActionError",
     "DemonstrationError",
     "DemonstrationFileError",
     "DemonstrationFileNotFoundError",

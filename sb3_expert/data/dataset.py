@@ -91,14 +91,18 @@ class ExpertDataset:
         in_memory: bool | None = None,
     ) -> None:
         if (expert_path is None) == (traj_data is None):
-            raise ValueError("expert_path and traj_data: expected exactly one of them, got "
-                             + ("both" if expert_path is not None else "neither"))
+            raise ValueError(
+                "expert_path and traj_data: expected exactly one of them, got "
+                + ("both" if expert_path is not None else "neither")
+            )
         if not 0.0 < float(train_fraction) <= 1.0:
             raise ValueError(f"train_fraction: expected a number in (0, 1], got {train_fraction!r}")
         if split not in ("episode", "transition"):
             raise ValueError(f"split: expected 'episode' or 'transition', got {split!r}")
-        if isinstance(traj_limitation, bool) or not isinstance(traj_limitation, (int, np.integer)) or (
-            traj_limitation < 1 and traj_limitation != -1
+        if (
+            isinstance(traj_limitation, bool)
+            or not isinstance(traj_limitation, (int, np.integer))
+            or (traj_limitation < 1 and traj_limitation != -1)
         ):
             raise ValueError(f"traj_limitation: expected -1 (all episodes) or an integer >= 1, got {traj_limitation!r}")
         self.expert_path = None if expert_path is None else Path(expert_path)
@@ -174,7 +178,7 @@ class ExpertDataset:
 
     def _limit(self, source: Any) -> None:
         name = str(self.expert_path) if self.expert_path is not None else "traj_data"
-        total = int(len(source.episode_lengths))
+        total = len(source.episode_lengths)
         if source.n_steps == 0 or total == 0:
             raise EmptyDatasetError(f"{name}: expected at least one step of demonstrations, got an empty dataset")
         if self.traj_limitation > total:

@@ -14,11 +14,12 @@ Dict observations are dicts of arrays with the same leading axis.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
@@ -28,7 +29,7 @@ from sb3_expert.errors import DemonstrationError
 
 __all__ = ["Demonstrations", "ObsArray", "Transitions", "library_versions"]
 
-ObsArray = Union[np.ndarray, dict[str, np.ndarray]]
+ObsArray = np.ndarray | dict[str, np.ndarray]
 """Observations: an array ``(N, *obs_shape)``, or for Dict spaces a dict of such arrays."""
 
 SB2_KEYS = ("actions", "obs", "rewards", "episode_returns", "episode_starts")
@@ -55,10 +56,8 @@ def library_versions() -> dict[str, str]:
 
     out = {"numpy": np.__version__}
     for dist in ("sb3-expert", "gymnasium", "stable-baselines3"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             out[dist] = version(dist)
-        except PackageNotFoundError:
-            pass
     return out
 
 
@@ -135,8 +134,7 @@ def _check_obs(name: str, obs: Any, space: spaces.Space, length: int) -> ObsArra
             raise DemonstrationError(f"{name}: expected a dict of arrays for {space}, got {type(obs).__name__}")
         if set(obs) != set(space.spaces):
             raise DemonstrationError(
-                f"{name}: expected the keys {sorted(space.spaces)} of the Dict observation space, "
-                f"got {sorted(obs)}"
+                f"{name}: expected the keys {sorted(space.spaces)} of the Dict observation space, got {sorted(obs)}"
             )
         return {key: _check_leaf(f"{name}[{key!r}]", obs[key], sub, length) for key, sub in space.spaces.items()}
     if isinstance(obs, Mapping):
@@ -405,8 +403,7 @@ class Demonstrations:
 
         if isinstance(self.obs, dict):
             next_obs: ObsArray = {
-                key: shift(value, None if final is None else final[key])  # type: ignore[index]
-                for key, value in self.obs.items()
+                key: shift(value, None if final is None else final[key]) for key, value in self.obs.items()
             }
         else:
             next_obs = shift(self.obs, final)  # type: ignore[arg-type]

@@ -40,7 +40,7 @@ from sb3_expert.data.spaces import (
 )
 from sb3_expert.errors import DemonstrationError, DemonstrationFileError, UnsupportedFormatVersionError
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "HDF5Reader", "HDF5Writer", "load_hdf5", "save_hdf5"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "HDF5Reader", "HDF5Writer", "close_unfinished", "load_hdf5", "save_hdf5"]
 
 FORMAT_NAME = "sb3-expert"
 FORMAT_VERSION = 1
@@ -57,7 +57,9 @@ def _chunk_rows(row_shape: tuple[int, ...], dtype: np.dtype) -> int:
 
 def _leaf_spaces(space: spaces.Space) -> dict[str | None, spaces.Space]:
     """``{key: space}`` for a Dict space, ``{None: space}`` for a leaf."""
-    return dict(space.spaces) if isinstance(space, spaces.Dict) else {None: space}  # type: ignore[arg-type]
+    if isinstance(space, spaces.Dict):
+        return {str(key): sub for key, sub in space.spaces.items()}
+    return {None: space}
 
 
 def _open_error(file: Path, e: Exception) -> DemonstrationFileError:
@@ -218,7 +220,7 @@ class HDF5Writer:
         for key, sub in _leaf_spaces(self.observation_space).items():
             if key is not None and not isinstance(obs, Mapping):
                 raise DemonstrationError(f"{field}: expected a dict of arrays for {self.observation_space}")
-            value = obs if key is None else obs[key]  # type: ignore[index]
+            value = obs if key is None else obs[key]
             name = field if key is None else f"{field}/{key}"
             out[name] = self._checked(value, sub, f"{field}[{key!r}]" if key else field, n)
         return out
@@ -343,7 +345,9 @@ class HDF5Writer:
     def __enter__(self) -> HDF5Writer:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -369,33 +373,54 @@ def _read_obs(group: h5py.Group | h5py.Dataset, space: spaces.Space, index: Any)
     return _read_rows(group, index)
 
 
-def _tail_episodes(
-    f: h5py.File, covered: int, n_steps: int
+def close_unfinished(
+    starts: np.ndarray, rewards: np.ndarray, obs: ObsArray, pending_final_obs: ObsArray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ObsArray]:
-    """Episodes of the steps ``covered:n_steps`` that no finished episode accounts for (a writer
-    stopped mid-episode): truncated, final observation from ``pending_final_obs`` (or the last one)."""
-    obs_space = space_from_json(f.attrs["observation_space"])
-    starts = f["episode_starts"][covered:n_steps].copy()
+    """Episode tables for steps that no finished episode accounts for (a writer stopped mid-episode).
+
+    Each is truncated; its final observation is its last one, except the newest episode's, which is
+    ``pending_final_obs`` (one observation, without a leading axis) when known.
+
+    :return: ``(returns, lengths, terminated, truncated, final_obs)``
+    """
+    starts = starts.copy()
     starts[0] = True
     first = np.flatnonzero(starts)
     lengths = np.diff(np.append(first, len(starts)))
-    returns = np.add.reduceat(f["rewards"][covered:n_steps], first)
-    last_rows = covered + first + lengths - 1
-    final = _read_obs(f["obs"], obs_space, list(last_rows))
-    pending_len = (
-        f["pending_final_obs"].shape[0]
-        if not isinstance(obs_space, spaces.Dict)
-        else f[f"pending_final_obs/{next(iter(obs_space.spaces))}"].shape[0]
-    )
-    if pending_len:
-        pending = _read_obs(f["pending_final_obs"], obs_space, slice(0, 1))
-        if isinstance(final, dict):
-            for key in final:
-                final[key][-1] = pending[key][0]  # type: ignore[index]
-        else:
-            final[-1] = pending[0]  # type: ignore[index]
+    returns = np.add.reduceat(rewards, first)
+    last_rows = first + lengths - 1
+
+    def final_of(rows: np.ndarray, pending: np.ndarray | None) -> np.ndarray:
+        out = rows[last_rows]
+        if pending is not None:
+            out[-1] = pending
+        return out
+
+    if isinstance(obs, dict):
+        final: ObsArray = {
+            k: final_of(v, None if pending_final_obs is None else pending_final_obs[k])  # type: ignore[index]
+            for k, v in obs.items()
+        }
+    else:
+        final = final_of(obs, pending_final_obs)  # type: ignore[arg-type]
     ends = np.zeros(len(lengths), np.bool_)
-    return returns, lengths, ends, ~ends, final
+    return returns, lengths.astype(np.int64), ends, ~ends, final
+
+
+def _tail_episodes(
+    f: h5py.File, covered: int, n_steps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ObsArray]:
+    """:func:`close_unfinished` for the steps ``covered:n_steps`` of an open file."""
+    obs_space = space_from_json(f.attrs["observation_space"])
+    keys = list(_leaf_spaces(obs_space))
+    pending_len = f["pending_final_obs" if keys[0] is None else f"pending_final_obs/{keys[0]}"].shape[0]
+    pending = _read_obs(f["pending_final_obs"], obs_space, 0) if pending_len else None
+    return close_unfinished(
+        f["episode_starts"][covered:n_steps],
+        f["rewards"][covered:n_steps],
+        _read_obs(f["obs"], obs_space, slice(covered, n_steps)),
+        pending,
+    )
 
 
 class HDF5Reader:
@@ -522,7 +547,9 @@ class HDF5Reader:
     def __enter__(self) -> HDF5Reader:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -531,8 +558,8 @@ class HDF5Reader:
 
 def _concat_obs(a: ObsArray, b: ObsArray) -> ObsArray:
     if isinstance(a, dict):
-        return {k: np.concatenate([a[k], b[k]]) for k in a}  # type: ignore[index]
-    return np.concatenate([a, b])  # type: ignore[list-item]
+        return {k: np.concatenate([a[k], b[k]]) for k in a}
+    return np.concatenate([a, b])
 
 
 def save_hdf5(

@@ -44,9 +44,7 @@ def _pil() -> Any:
     try:
         from PIL import Image
     except ImportError as e:
-        raise ImportError(
-            "Image observations stored as files need Pillow: pip install 'sb3-expert[images]'"
-        ) from e
+        raise ImportError("Image observations stored as files need Pillow: pip install 'sb3-expert[images]'") from e
     return Image
 
 

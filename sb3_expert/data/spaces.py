@@ -191,7 +191,7 @@ def _leaf_matches(expected: spaces.Space, got: spaces.Space, *, exact_box: bool)
         return bool(np.array_equal(expected.nvec, got.nvec))  # type: ignore[attr-defined]
     if expected.shape != got.shape or expected.dtype != got.dtype:
         return False
-    if exact_box and isinstance(expected, spaces.Box):
+    if exact_box and isinstance(expected, spaces.Box) and isinstance(got, spaces.Box):
         return bool(np.array_equal(expected.low, got.low) and np.array_equal(expected.high, got.high))
     return True
 

@@ -19,8 +19,9 @@ def demos_of(lengths, **kwargs):
 
 @needs_fixtures
 def test_sb2_constructor_on_sb2_file(capsys):
-    dataset = ExpertDataset(expert_path=str(FIXTURES / "sb2" / "expert_cartpole.npz"), traj_limitation=10,
-                            batch_size=128, verbose=1)
+    dataset = ExpertDataset(
+        expert_path=str(FIXTURES / "sb2" / "expert_cartpole.npz"), traj_limitation=10, batch_size=128, verbose=1
+    )
     # SB2 kept a step of the 11th episode and sliced returns wrongly; exactly 10 whole episodes here
     assert dataset.num_traj == 10 and len(dataset.returns) == 10
     assert dataset.num_transition == 5000 and len(dataset.observations) == 5000 == len(dataset.actions)
@@ -91,7 +92,7 @@ def test_no_empty_batch_and_passes_repeat():
     # get_next_batch wraps around passes forever, every batch non-empty
     batches = [dataset.get_next_batch("train") for _ in range(9)]
     assert all(len(a) == 4 for _, a in batches)
-    obs, actions = dataset.get_next_batch()  # works before init_dataloader (SB2 crashed)
+    _, actions = dataset.get_next_batch()  # works before init_dataloader (SB2 crashed)
     assert len(actions) == 4
     with pytest.raises(EmptyDatasetError, match="validation set is empty"):
         dataset.get_next_batch("val")
@@ -126,7 +127,9 @@ def test_plot_writes_png(tmp_path):
 
 def test_bad_arguments(tmp_path):
     demos = demos_of([3, 3])
-    with pytest.raises(DemonstrationError, match="traj_limitation: expected at most the 2 episodes of traj_data, got 5"):
+    with pytest.raises(
+        DemonstrationError, match="traj_limitation: expected at most the 2 episodes of traj_data, got 5"
+    ):
         ExpertDataset(traj_data=demos, traj_limitation=5, verbose=0)
     with pytest.raises(ValueError, match="traj_limitation: expected -1"):
         ExpertDataset(traj_data=demos, traj_limitation=0, verbose=0)

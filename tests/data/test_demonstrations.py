@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from sb3_expert import Demonstrations, DemonstrationError, EmptyDatasetError, SpaceMismatchError
+from sb3_expert import DemonstrationError, Demonstrations, EmptyDatasetError, SpaceMismatchError
 from sb3_expert.errors import UnsupportedSpaceError
 from tests.helpers import CARTPOLE_ACT, CARTPOLE_OBS, make_demos
 
@@ -22,7 +22,9 @@ def test_sizes_and_episode_fields():
     assert demos.episode_lengths.tolist() == [3, 1, 4]
     assert demos.episode_offsets.tolist() == [0, 3, 4, 8]
     assert demos.episode_index.tolist() == [0, 0, 0, 1, 2, 2, 2, 2]
-    np.testing.assert_allclose(demos.episode_returns, [demos.rewards[:3].sum(), demos.rewards[3], demos.rewards[4:].sum()])
+    np.testing.assert_allclose(
+        demos.episode_returns, [demos.rewards[:3].sum(), demos.rewards[3], demos.rewards[4:].sum()]
+    )
     assert demos.rewards.dtype == np.float64 and demos.episode_returns.dtype == np.float64
 
 
@@ -70,13 +72,26 @@ def test_transitions_dict_obs():
 
 def test_transitions_without_final_obs():
     demos = cartpole(final_obs=False)
-    ok = Demonstrations(demos.obs, demos.actions, demos.rewards, demos.episode_starts,
-                        observation_space=CARTPOLE_OBS, action_space=CARTPOLE_ACT)
+    ok = Demonstrations(
+        demos.obs,
+        demos.actions,
+        demos.rewards,
+        demos.episode_starts,
+        observation_space=CARTPOLE_OBS,
+        action_space=CARTPOLE_ACT,
+    )
     tr = ok.transitions()  # all terminated by default: the last obs stands in
     np.testing.assert_array_equal(tr.next_obs[2], ok.obs[2])
-    cut = Demonstrations(demos.obs, demos.actions, demos.rewards, demos.episode_starts,
-                         observation_space=CARTPOLE_OBS, action_space=CARTPOLE_ACT,
-                         terminated=[True, False, True], truncated=[False, True, False])
+    cut = Demonstrations(
+        demos.obs,
+        demos.actions,
+        demos.rewards,
+        demos.episode_starts,
+        observation_space=CARTPOLE_OBS,
+        action_space=CARTPOLE_ACT,
+        terminated=[True, False, True],
+        truncated=[False, True, False],
+    )
     with pytest.raises(DemonstrationError, match="final_obs: unknown, but episode 1 was truncated"):
         cut.transitions()
 
@@ -106,9 +121,15 @@ def test_empty_demonstrations_are_valid_data():
 
 def kwargs_of(demos):
     return dict(
-        obs=demos.obs, actions=demos.actions, rewards=demos.rewards, episode_starts=demos.episode_starts,
-        observation_space=demos.observation_space, action_space=demos.action_space,
-        episode_returns=demos.episode_returns, terminated=demos.terminated, truncated=demos.truncated,
+        obs=demos.obs,
+        actions=demos.actions,
+        rewards=demos.rewards,
+        episode_starts=demos.episode_starts,
+        observation_space=demos.observation_space,
+        action_space=demos.action_space,
+        episode_returns=demos.episode_returns,
+        terminated=demos.terminated,
+        truncated=demos.truncated,
         final_obs=demos.final_obs,
     )
 
@@ -118,7 +139,10 @@ def kwargs_of(demos):
     [
         (lambda k: k.update(rewards=k["rewards"][:-1]), r"rewards: expected shape \(8,\), got \(7,\)"),
         (lambda k: k.update(obs=k["obs"][:-1]), r"obs: expected shape \(8, 4\)"),
-        (lambda k: k.update(episode_starts=np.r_[False, k["episode_starts"][1:]]), "episode_starts: expected True at index 0"),
+        (
+            lambda k: k.update(episode_starts=np.r_[False, k["episode_starts"][1:]]),
+            "episode_starts: expected True at index 0",
+        ),
         (lambda k: k.update(episode_returns=k["episode_returns"] + [0, 1, 0]), "episode_returns: .*episode 1 sums to"),
         (lambda k: k.update(episode_returns=k["episode_returns"][:2]), r"episode_returns: expected shape \(3,\)"),
         (lambda k: k.update(obs=k["obs"].astype(np.float64)), "obs: expected dtype float32 .* got float64"),
@@ -165,8 +189,14 @@ def test_unsupported_spaces_are_refused():
     demos = cartpole()
 
     def build(obs_space, act_space):
-        Demonstrations(demos.obs, demos.actions, demos.rewards, demos.episode_starts,
-                       observation_space=obs_space, action_space=act_space)
+        Demonstrations(
+            demos.obs,
+            demos.actions,
+            demos.rewards,
+            demos.episode_starts,
+            observation_space=obs_space,
+            action_space=act_space,
+        )
 
     with pytest.raises(UnsupportedSpaceError, match="action_space: expected one of Box, Discrete"):
         build(CARTPOLE_OBS, spaces.Tuple([spaces.Discrete(2)]))
@@ -180,5 +210,12 @@ def test_unsupported_spaces_are_refused():
 def test_metadata_must_be_json():
     demos = cartpole()
     with pytest.raises(DemonstrationError, match="metadata"):
-        demos.__class__(demos.obs, demos.actions, demos.rewards, demos.episode_starts,
-                        observation_space=CARTPOLE_OBS, action_space=CARTPOLE_ACT, metadata={"x": object()})
+        demos.__class__(
+            demos.obs,
+            demos.actions,
+            demos.rewards,
+            demos.episode_starts,
+            observation_space=CARTPOLE_OBS,
+            action_space=CARTPOLE_ACT,
+            metadata={"x": object()},
+        )

@@ -47,8 +47,15 @@ def test_images_compressed_losslessly(tmp_path):
     demos = make_demos(IMAGE, spaces.Discrete(4), [30, 20])
     flat = np.zeros_like(demos.obs)
     flat[:, 4:8] = rng.integers(0, 256, (50, 4, 16, 3), dtype=np.uint8)  # compressible pixels
-    demos = demos.__class__(flat, demos.actions, demos.rewards, demos.episode_starts,
-                            observation_space=IMAGE, action_space=demos.action_space, final_obs=demos.final_obs)
+    demos = demos.__class__(
+        flat,
+        demos.actions,
+        demos.rewards,
+        demos.episode_starts,
+        observation_space=IMAGE,
+        action_space=demos.action_space,
+        final_obs=demos.final_obs,
+    )
     path = save_hdf5(demos, tmp_path / "img.h5")
     with h5py.File(path, "r") as f:
         assert f["obs"].compression == "lzf"
@@ -90,8 +97,9 @@ def test_writer_appends_in_chunks_and_reopens_for_append(tmp_path):
         w.end_episodes(demos.episode_returns[:1], [3], demos.terminated[:1], demos.truncated[:1], demos.final_obs[:1])
         w.flush()
         w.append_steps(demos.obs[5:7], demos.actions[5:7], demos.rewards[5:7], demos.episode_starts[5:7])
-        w.end_episodes(demos.episode_returns[1:2], [4], demos.terminated[1:2], demos.truncated[1:2],
-                       demos.final_obs[1:2])
+        w.end_episodes(
+            demos.episode_returns[1:2], [4], demos.terminated[1:2], demos.truncated[1:2], demos.final_obs[1:2]
+        )
     with HDF5Writer(path, CARTPOLE_OBS, CARTPOLE_ACT, append=True) as w:
         w.write(demos.select_episodes([2]))
     assert load_hdf5(path) == demos
@@ -146,7 +154,9 @@ def test_unknown_version_and_foreign_files(tmp_path):
     path = save_hdf5(make_demos(CARTPOLE_OBS, CARTPOLE_ACT, [2]), tmp_path / "d.h5")
     with h5py.File(path, "r+") as f:
         f.attrs["format_version"] = FORMAT_VERSION + 1
-    with pytest.raises(UnsupportedFormatVersionError, match=f"d.h5: attribute 'format_version'.*got {FORMAT_VERSION + 1}"):
+    with pytest.raises(
+        UnsupportedFormatVersionError, match=f"d.h5: attribute 'format_version'.*got {FORMAT_VERSION + 1}"
+    ):
         load_hdf5(path)
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f["x"] = np.zeros(3)

@@ -45,7 +45,7 @@ def test_sb2_file_round_trips_key_for_key(tmp_path):
     src = FIXTURES / "sb2" / "expert_cartpole.npz"
     out = save_demonstrations(load_demonstrations(src), tmp_path / "copy.npz")
     with np.load(src) as a, np.load(out) as b:
-        assert SB2_KEYS <= set(b.files)
+        assert set(b.files) >= SB2_KEYS
         for key in SB2_KEYS:
             assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape, key
             np.testing.assert_array_equal(a[key], b[key])
@@ -55,7 +55,7 @@ def test_writes_sb2_keys_shapes_and_dtypes(tmp_path):
     demos = make_demos(CARTPOLE_OBS, CARTPOLE_ACT, [5, 3])
     path = save_npz(demos, tmp_path / "d.npz")
     with np.load(path, allow_pickle=False) as f:
-        assert SB2_KEYS <= set(f.files)
+        assert set(f.files) >= SB2_KEYS
         assert f["actions"].shape == (8, 1) and f["actions"].dtype == np.int64
         assert f["obs"].shape == (8, 4) and f["obs"].dtype == np.float32
         assert f["rewards"].dtype == np.float64 and f["episode_returns"].shape == (2,)
@@ -88,8 +88,14 @@ def test_sb2_style_paths_relative_to_cwd(tmp_path, monkeypatch):
         paths.append(f"recorded_images/{i}.png")
     sub = tmp_path / "elsewhere"
     sub.mkdir()
-    np.savez(sub / "sb2.npz", obs=np.array(paths), actions=np.zeros((3, 1), np.int64), rewards=np.ones(3),
-             episode_returns=np.array([3.0]), episode_starts=np.array([True, False, False]))
+    np.savez(
+        sub / "sb2.npz",
+        obs=np.array(paths),
+        actions=np.zeros((3, 1), np.int64),
+        rewards=np.ones(3),
+        episode_returns=np.array([3.0]),
+        episode_starts=np.array([True, False, False]),
+    )
     demos = load_npz(sub / "sb2.npz")
     np.testing.assert_array_equal(demos.obs, images)
     assert demos.observation_space == spaces.Box(0, 255, (4, 4, 1), np.uint8)
@@ -101,24 +107,41 @@ def test_image_folder_needs_images(tmp_path):
 
 
 def test_missing_image_file_named(tmp_path):
-    np.savez(tmp_path / "d.npz", obs=np.array(["nope/0.png"]), actions=np.zeros((1, 1), np.int64),
-             rewards=np.ones(1), episode_returns=np.ones(1), episode_starts=np.array([True]))
+    np.savez(
+        tmp_path / "d.npz",
+        obs=np.array(["nope/0.png"]),
+        actions=np.zeros((1, 1), np.int64),
+        rewards=np.ones(1),
+        episode_returns=np.ones(1),
+        episode_starts=np.array([True]),
+    )
     with pytest.raises(DemonstrationFileError, match="'nope/0.png'"):
         load_npz(tmp_path / "d.npz")
 
 
 def test_missing_key_names_file_and_key(tmp_path):
     path = tmp_path / "bad.npz"
-    np.savez(path, obs=np.zeros((2, 4), np.float32), actions=np.zeros((2, 1), np.int64), rewards=np.ones(2),
-             episode_starts=np.array([True, False]))
+    np.savez(
+        path,
+        obs=np.zeros((2, 4), np.float32),
+        actions=np.zeros((2, 1), np.int64),
+        rewards=np.ones(2),
+        episode_starts=np.array([True, False]),
+    )
     with pytest.raises(DemonstrationError, match=r"bad.npz: missing key\(s\) \['episode_returns'\]"):
         load_npz(path)
 
 
 def test_inconsistent_file_names_file_and_field(tmp_path):
     path = tmp_path / "bad.npz"
-    np.savez(path, obs=np.zeros((2, 4), np.float32), actions=np.zeros((2, 1), np.int64), rewards=np.ones(2),
-             episode_returns=np.array([5.0]), episode_starts=np.array([True, False]))
+    np.savez(
+        path,
+        obs=np.zeros((2, 4), np.float32),
+        actions=np.zeros((2, 1), np.int64),
+        rewards=np.ones(2),
+        episode_returns=np.array([5.0]),
+        episode_starts=np.array([True, False]),
+    )
     with pytest.raises(DemonstrationError, match="bad.npz: episode_returns"):
         load_npz(path)
 
@@ -137,8 +160,14 @@ def test_truncated_and_corrupt_files(tmp_path):
 
 def test_pickled_objects_refused(tmp_path):
     path = tmp_path / "objects.npz"
-    np.savez(path, obs=np.array([{"a": 1}], dtype=object), actions=np.zeros((1, 1)), rewards=np.ones(1),
-             episode_returns=np.ones(1), episode_starts=np.array([True]))
+    np.savez(
+        path,
+        obs=np.array([{"a": 1}], dtype=object),
+        actions=np.zeros((1, 1)),
+        rewards=np.ones(1),
+        episode_returns=np.ones(1),
+        episode_starts=np.array([True]),
+    )
     with pytest.raises(DemonstrationFileError, match="objects.npz.*Python objects"):
         load_npz(path)
 
@@ -148,7 +177,9 @@ def test_missing_path_and_bad_suffix(tmp_path):
         load_demonstrations(tmp_path / "absent.npz")
     with pytest.raises(FileNotFoundError):  # still a FileNotFoundError for callers that catch that
         load_demonstrations(tmp_path / "absent.npz")
-    with pytest.raises(DemonstrationFileError, match=r"expected a file name ending in one of \['.h5', '.hdf5', '.npz'\]"):
+    with pytest.raises(
+        DemonstrationFileError, match=r"expected a file name ending in one of \['.h5', '.hdf5', '.npz'\]"
+    ):
         load_demonstrations(tmp_path / "x.pkl")
 
 

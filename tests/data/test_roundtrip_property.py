@@ -19,7 +19,9 @@ shapes = st.lists(st.integers(1, 4), min_size=0, max_size=3).map(tuple)
 def boxes(draw):
     dtype = draw(st.sampled_from([np.float32, np.float64, np.uint8, np.int32, np.int64]))
     if dtype == np.uint8 and draw(st.booleans()):
-        return spaces.Box(0, 255, (draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.sampled_from([1, 3]))), dtype)
+        return spaces.Box(
+            0, 255, (draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.sampled_from([1, 3]))), dtype
+        )
     shape = draw(shapes)
     if np.issubdtype(dtype, np.floating):
         low = draw(st.sampled_from([-np.inf, -1.0, -2.5]))
@@ -33,11 +35,16 @@ leaf_spaces = st.one_of(
     boxes(),
     st.builds(lambda n, start: spaces.Discrete(n, start=start), st.integers(1, 10), st.integers(-3, 3)),
     st.builds(lambda nvec: spaces.MultiDiscrete(nvec), st.lists(st.integers(1, 5), min_size=1, max_size=4)),
-    st.builds(lambda n: spaces.MultiBinary(n), st.one_of(st.integers(1, 6), st.lists(st.integers(1, 3), min_size=2, max_size=2))),
+    st.builds(
+        lambda n: spaces.MultiBinary(n),
+        st.one_of(st.integers(1, 6), st.lists(st.integers(1, 3), min_size=2, max_size=2)),
+    ),
 )
 obs_spaces = st.one_of(
     leaf_spaces,
-    st.dictionaries(st.sampled_from(["a", "b", "pixels", "state"]), leaf_spaces, min_size=1, max_size=3).map(spaces.Dict),
+    st.dictionaries(st.sampled_from(["a", "b", "pixels", "state"]), leaf_spaces, min_size=1, max_size=3).map(
+        spaces.Dict
+    ),
 )
 
 

@@ -1,0 +1,400 @@
+"""The recording core shared by the wrapper, the VecEnv wrapper and the callback.
+
+A :class:`Stream` holds the steps of one environment in preallocated buffers; per step the
+recorders only copy into them. A :class:`Sink` receives finished runs of steps and episodes and
+writes them to one open file (``.h5``), or keeps them in memory (and writes ``.npz`` on close).
+
+An exclusive stream (a single environment) hands its buffer to the sink whenever it is full,
+mid-episode included, so a crash loses at most one chunk. Streams that share a sink (the
+sub-environments of a VecEnv) hand over whole episodes, which keeps each episode contiguous.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from sb3_expert.data.demonstrations import Demonstrations, ObsArray
+from sb3_expert.data.hdf5 import HDF5Writer, close_unfinished
+from sb3_expert.data.npz import save_npz
+from sb3_expert.data.paths import check_output_path, format_of
+from sb3_expert.data.spaces import check_space, step_layout
+from sb3_expert.errors import DemonstrationError
+
+__all__ = ["Sink", "Stream"]
+
+
+def _alloc(space: spaces.Space, n: int) -> ObsArray:
+    if isinstance(space, spaces.Dict):
+        return {str(k): _alloc(sub, n) for k, sub in space.spaces.items()}  # type: ignore[misc]
+    shape, dtype = step_layout(space)
+    return np.zeros((n, *shape), dtype=dtype)
+
+
+def _rows(buf: ObsArray, sl: Any, copy: bool = True) -> ObsArray:
+    if isinstance(buf, dict):
+        return {k: (v[sl].copy() if copy else v[sl]) for k, v in buf.items()}
+    return buf[sl].copy() if copy else buf[sl]
+
+
+def _set_row(buf: ObsArray, i: int, value: Any) -> None:
+    if isinstance(buf, dict):
+        for k, v in buf.items():
+            v[i] = value[k]
+    else:
+        buf[i] = value
+
+
+def _concat(parts: list[Any]) -> Any:
+    if isinstance(parts[0], dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return np.concatenate(parts)
+
+
+class Sink:
+    """Where finished steps and episodes go: an ``.h5`` file, or memory (``.npz`` written on close).
+
+    :param path: ``.h5``/``.hdf5`` (written as it goes), ``.npz`` (written on :meth:`close`), or None
+    :param observation_space: the environment's observation space
+    :param action_space: the environment's action space
+    :param overwrite: replace an existing file
+    :param append: add to an existing ``.h5`` file (or ``.npz``: read, then rewritten on close)
+    :param metadata: provenance stored in the file
+    :param chunk_size: steps gathered before a write to the file
+    :param episode_filter: called with ``(episode_return, length)``; episodes it rejects are dropped
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        *,
+        overwrite: bool = False,
+        append: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+        chunk_size: int = 1024,
+        compression: Any = "auto",
+        episode_filter: Callable[[float, int], bool] | None = None,
+    ) -> None:
+        self.observation_space = check_space(observation_space, name="observation_space", allow_dict=True)
+        self.action_space = check_space(action_space, name="action_space", allow_dict=False)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
+        self.metadata = {**Demonstrations.default_metadata(), **(metadata or {})}
+        self.chunk_size = chunk_size
+        self.episode_filter = episode_filter
+        self.path = None if path is None else Path(path)
+        self.writer: HDF5Writer | None = None
+        self._previous: Demonstrations | None = None
+        self._overwrite = overwrite
+        if self.path is not None:
+            self.format = format_of(self.path)
+            if self.format == "hdf5":
+                self.writer = HDF5Writer(
+                    self.path, observation_space, action_space, overwrite=overwrite, append=append,
+                    metadata=self.metadata, compression=compression,
+                )  # fmt: skip
+            elif append and self.path.exists():
+                from sb3_expert.data.npz import load_npz
+
+                self._previous = load_npz(self.path)
+                self._overwrite = True
+            else:
+                check_output_path(self.path, overwrite=overwrite)
+        # steps and episodes received, not yet written (or, in memory, all of them)
+        self._steps: list[tuple[ObsArray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+        self._episodes: list[tuple[float, int, bool, bool, ObsArray]] = []
+        self._pending_steps = 0
+        self._pending_final_obs: ObsArray | None = None
+        self.n_steps = 0
+        self.n_episodes = 0
+        self.closed = False
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether everything received stays in memory (no path, or ``.npz``)."""
+        return self.writer is None
+
+    def push(
+        self,
+        obs: ObsArray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        starts: np.ndarray,
+        infos: dict[str, np.ndarray],
+        episodes: Sequence[tuple[float, int, bool, bool, ObsArray]],
+        *,
+        pending_final_obs: ObsArray | None = None,
+        flush: bool = False,
+    ) -> None:
+        """Receive steps (arrays it may keep) and the episodes they finish; write when a chunk is full."""
+        if len(actions):
+            self._steps.append((obs, actions, rewards, starts, infos))
+            self._pending_steps += len(actions)
+            self.n_steps += len(actions)
+        self._episodes.extend(episodes)
+        self.n_episodes += len(episodes)
+        self._pending_final_obs = pending_final_obs
+        if self.writer is not None and (flush or self._pending_steps >= self.chunk_size):
+            self.write(pending_final_obs)
+
+    def accepts(self, episode_return: float, length: int) -> bool:
+        """Whether an episode passes ``episode_filter``."""
+        return self.episode_filter is None or bool(self.episode_filter(episode_return, length))
+
+    def write(self, pending_final_obs: ObsArray | None = None) -> None:
+        """Write what was received to the ``.h5`` file and flush it (no-op in memory)."""
+        if self.writer is None:
+            return
+        if self._steps:
+            obs, actions, rewards, starts, infos = self._gather_steps()
+            self.writer.append_steps(obs, actions, rewards, starts, infos)
+            self._steps.clear()
+            self._pending_steps = 0
+        if self._episodes:
+            self.writer.end_episodes(*self._gather_episodes())
+            self._episodes.clear()
+        self.writer.flush(pending_final_obs)
+
+    def _gather_steps(self) -> tuple[ObsArray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        parts = self._steps
+        if len(parts) == 1:
+            return parts[0]
+        infos = {k: np.concatenate([p[4][k] for p in parts]) for k in parts[0][4]}
+        return (
+            _concat([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+            np.concatenate([p[3] for p in parts]),
+            infos,
+        )
+
+    def _gather_episodes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ObsArray]:
+        eps = self._episodes
+        final = _concat([_rows(e[4], slice(None), copy=False) for e in eps])
+        return (
+            np.array([e[0] for e in eps], np.float64),
+            np.array([e[1] for e in eps], np.int64),
+            np.array([e[2] for e in eps], np.bool_),
+            np.array([e[3] for e in eps], np.bool_),
+            final,
+        )
+
+    def demonstrations(self, running: Sequence[Stream] = ()) -> Demonstrations:
+        """Everything received (from memory, or read back from the file) plus the ``running``
+        streams' steps; an episode still running is included as truncated."""
+        snapshots = []
+        for stream in running:
+            if stream.exclusive:
+                stream.hand_over()
+            else:
+                snapshots.append(stream.snapshot())
+        parts: list[Demonstrations] = []
+        if self.writer is not None:
+            self.write(self._pending_final_obs)
+            from sb3_expert.data.hdf5 import HDF5Reader
+
+            with HDF5Reader(self.writer.path) as reader:
+                parts.append(reader.load())
+        else:
+            if self._previous is not None:
+                parts.append(self._previous)
+            parts.append(self._memory_part())
+        parts.extend(part for part in snapshots if part is not None)
+        return Demonstrations.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def _memory_part(self) -> Demonstrations:
+        if self._steps:
+            obs, actions, rewards, starts, infos = self._gather_steps()
+            self._steps = [(obs, actions, rewards, starts, infos)]
+        else:
+            obs, actions = _alloc(self.observation_space, 0), _alloc(self.action_space, 0)
+            rewards, starts, infos = np.zeros(0), np.zeros(0, bool), {}
+        if self._episodes:
+            returns, lengths, terminated, truncated, final = self._gather_episodes()
+        else:
+            returns, lengths = np.zeros(0), np.zeros(0, np.int64)
+            terminated, truncated = np.zeros(0, bool), np.zeros(0, bool)
+            final = _alloc(self.observation_space, 0)
+        covered = int(lengths.sum())
+        if covered < len(starts):  # an exclusive stream's episode still running
+            tail = close_unfinished(
+                starts[covered:], rewards[covered:], _rows(obs, slice(covered, None), copy=False),
+                self._pending_final_obs,
+            )  # fmt: skip
+            returns, lengths, terminated, truncated = (
+                np.concatenate([a, b]) for a, b in zip((returns, lengths, terminated, truncated), tail[:4])
+            )
+            final = _concat([final, tail[4]])
+        return Demonstrations(
+            obs, actions, rewards, starts,  # type: ignore[arg-type]
+            observation_space=self.observation_space, action_space=self.action_space,
+            episode_returns=returns, episode_lengths=lengths, terminated=terminated, truncated=truncated,
+            final_obs=final, infos=infos, metadata=self.metadata,
+        )  # fmt: skip
+
+    def close(self, running: Sequence[Stream] = ()) -> None:
+        """End the ``running`` streams' episodes as truncated, write everything and close. Idempotent."""
+        if self.closed:
+            return
+        for stream in running:
+            stream.end_recording()
+        if self.writer is not None:
+            self.write()
+            self.writer.close()
+        elif self.path is not None:
+            save_npz(self.demonstrations(), self.path, overwrite=self._overwrite)
+        self.closed = True
+
+
+class Stream:
+    """One environment's steps, copied into preallocated buffers.
+
+    :param sink: where finished steps go
+    :param exclusive: the only stream of its sink: hand over full buffers mid-episode too
+    :param capacity: rows per buffer (grows for shared streams' long episodes)
+    :param info_keys: ``info`` keys to record per step
+    """
+
+    def __init__(self, sink: Sink, *, exclusive: bool, capacity: int, info_keys: Sequence[str] = ()) -> None:
+        self.sink = sink
+        self.exclusive = exclusive
+        self.capacity = capacity
+        self.info_keys = tuple(info_keys)
+        self.obs = _alloc(sink.observation_space, capacity)
+        self.actions: np.ndarray = _alloc(sink.action_space, capacity)  # type: ignore[assignment]
+        self.rewards = np.zeros(capacity, np.float64)
+        self.starts = np.zeros(capacity, np.bool_)
+        self.infos: dict[str, np.ndarray] = {}
+        self.i = 0  # rows used
+        self.last_obs: Any = None  # the observation the next action is chosen on
+        self.running = False  # an episode is under way
+        self.episode_row = 0  # row of the current episode's first step in this buffer (<= 0: earlier)
+        self.episode_steps = 0  # steps of the current episode, handed-over ones included
+        self.episode_prior_return = 0.0  # rewards of the current episode already handed over
+        self.episodes: list[tuple[float, int, bool, bool, ObsArray]] = []  # finished, not handed over
+
+    def begin(self, obs: Any) -> None:
+        """An episode starts on ``obs`` (after a reset); one still running ends as truncated."""
+        if self.running and self.episode_steps:
+            self.end_episode(False, True, self.last_obs)
+        self.last_obs = obs
+        self.running = True
+        self.episode_row = self.i
+        self.episode_steps = 0
+        self.episode_prior_return = 0.0
+
+    def record(self, action: Any, reward: float) -> None:
+        """Record one step: ``action`` chosen on ``last_obs``, then ``reward`` (not the hot path of the
+        wrapper, which inlines this; used by the VecEnv recorders)."""
+        i = self.i
+        if i == self.capacity:
+            self._make_room()
+            i = self.i
+        _set_row(self.obs, i, self.last_obs)
+        self.actions[i] = action
+        self.rewards[i] = reward
+        self.starts[i] = self.episode_steps == 0
+        self.episode_steps += 1
+        self.i = i + 1
+
+    def record_infos(self, info: Mapping[str, Any]) -> None:
+        """Copy the chosen ``info`` keys of the step just recorded."""
+        row = self.i - 1
+        for key in self.info_keys:
+            if key not in self.infos:
+                if key not in info:
+                    raise DemonstrationError(
+                        f"info_keys: expected the key {key!r} in the step's info, got the keys {sorted(info)}"
+                    )
+                value = np.asarray(info[key])
+                self.infos[key] = np.zeros((self.capacity, *value.shape), value.dtype)
+            self.infos[key][row] = info[key]
+
+    def end_episode(self, terminated: bool, truncated: bool, final_obs: Any) -> None:
+        """The current episode ended after its last recorded step; ``final_obs`` followed it."""
+        if not self.running:
+            return
+        start = max(self.episode_row, 0)
+        episode_return = self.episode_prior_return + float(self.rewards[start : self.i].sum())
+        final = _alloc(self.sink.observation_space, 1)
+        _set_row(final, 0, final_obs)
+        self.running = False
+        if self.exclusive:
+            self.episodes.append((episode_return, self.episode_steps, terminated, truncated, final))
+            self.episode_row = self.i
+            return
+        keep = self.episode_steps > 0 and self.sink.accepts(episode_return, self.episode_steps)
+        if keep:
+            self._hand_over([(episode_return, self.episode_steps, terminated, truncated, final)])
+        self.i = 0
+        self.episode_row = 0
+
+    def _hand_over(self, episodes: list[tuple[float, int, bool, bool, ObsArray]], **kwargs: Any) -> None:
+        n = self.i
+        self.sink.push(
+            _rows(self.obs, slice(0, n)),
+            self.actions[:n].copy(),
+            self.rewards[:n].copy(),
+            self.starts[:n].copy(),
+            {k: v[:n].copy() for k, v in self.infos.items()},
+            episodes,
+            **kwargs,
+        )
+        self.i = 0
+
+    def _make_room(self) -> None:
+        if self.exclusive:
+            self.hand_over()
+            return
+        # a shared stream keeps whole episodes: grow the buffers
+        self.capacity *= 2
+
+        def grow(buf: np.ndarray) -> np.ndarray:
+            new = np.zeros((self.capacity, *buf.shape[1:]), buf.dtype)
+            new[: len(buf)] = buf
+            return new
+
+        self.obs = {k: grow(v) for k, v in self.obs.items()} if isinstance(self.obs, dict) else grow(self.obs)
+        self.actions, self.rewards, self.starts = grow(self.actions), grow(self.rewards), grow(self.starts)
+        self.infos = {k: grow(v) for k, v in self.infos.items()}
+
+    def hand_over(self, *, flush: bool = False) -> None:
+        """Exclusive streams: give every recorded step and finished episode to the sink."""
+        if self.running:
+            start = max(self.episode_row, 0)
+            self.episode_prior_return += float(self.rewards[start : self.i].sum())
+        self._hand_over(self.episodes, pending_final_obs=self.last_obs if self.running else None, flush=flush)
+        self.episodes = []
+        self.episode_row = -1 if self.running else 0
+
+    def end_recording(self) -> None:
+        """Recording stops: the running episode (if it has steps) ends as truncated; all is handed over."""
+        if self.running and self.episode_steps:
+            self.end_episode(False, True, self.last_obs)
+        self.running = False
+        if self.exclusive:
+            self.hand_over(flush=True)
+        else:
+            self.i = 0
+
+    def snapshot(self) -> Demonstrations | None:
+        """A shared stream's running episode (its steps are all here), as one truncated episode;
+        None when it has no steps. The stream is left as it was."""
+        n = self.i
+        if not (self.running and n):
+            return None
+        final = _alloc(self.sink.observation_space, 1)
+        _set_row(final, 0, self.last_obs)
+        return Demonstrations(
+            _rows(self.obs, slice(0, n)), self.actions[:n].copy(), self.rewards[:n].copy(), self.starts[:n].copy(),
+            observation_space=self.sink.observation_space, action_space=self.sink.action_space,
+            terminated=np.zeros(1, bool), truncated=np.ones(1, bool), final_obs=final,
+            infos={k: v[:n].copy() for k, v in self.infos.items()}, metadata=self.sink.metadata,
+        )  # fmt: skip

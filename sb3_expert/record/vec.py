@@ -1,0 +1,169 @@
+"""``VecRecordDemonstrations``: record every sub-environment of an SB3 VecEnv."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+
+from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.record.streams import Sink, Stream
+from sb3_expert.record.wrapper import action_error, buffer_rows
+
+__all__ = ["VecRecordDemonstrations", "record_vec_step"]
+
+
+def _row(obs: Any, i: int) -> Any:
+    return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
+
+
+def record_vec_step(
+    streams: Sequence[Stream],
+    actions: np.ndarray,
+    rewards: np.ndarray,
+    new_obs: Any,
+    dones: np.ndarray,
+    infos: Sequence[dict[str, Any]],
+    terminal_obs: Any = None,
+    active: Sequence[bool] | None = None,
+    episode_budget: float = np.inf,
+) -> int:
+    """Record one VecEnv step in every (active) sub-environment's stream, SB3's auto-reset handled.
+
+    A finished episode's final observation is ``infos[i]["terminal_observation"]`` (or
+    ``terminal_obs(i)`` when given, e.g. to undo VecNormalize); it was truncated when
+    ``infos[i]["TimeLimit.truncated"]``; the next episode starts on ``new_obs[i]``.
+
+    :param episode_budget: keep at most this many more episodes; episodes ending past it are dropped
+    :return: number of episodes kept
+    """
+    ended = 0
+    for i, stream in enumerate(streams):
+        if active is not None and not active[i]:
+            continue
+        if not stream.running:
+            stream.begin(_row(new_obs, i))
+            continue
+        try:
+            stream.record(actions[i], rewards[i])
+        except (ValueError, TypeError) as e:
+            raise action_error(actions[i], stream.sink.action_space, e) from None
+        if stream.info_keys:
+            stream.record_infos(infos[i])
+        if dones[i]:
+            truncated = bool(infos[i].get("TimeLimit.truncated", False))
+            final = terminal_obs(i) if terminal_obs is not None else infos[i].get("terminal_observation")
+            if final is None:
+                final = _row(new_obs, i)
+            if ended < episode_budget:
+                kept = stream.sink.n_episodes + len(stream.episodes)
+                stream.end_episode(not truncated, truncated, final)
+                ended += stream.sink.n_episodes + len(stream.episodes) - kept
+            else:
+                stream.running = False
+                stream.i = 0
+            stream.begin(_row(new_obs, i))
+        else:
+            stream.last_obs = _row(new_obs, i)
+    return ended
+
+
+class VecRecordDemonstrations(VecEnvWrapper):
+    """Record every sub-environment of a VecEnv, each as its own stream of whole episodes.
+
+    SB3's auto-reset is handled: an episode's final observation is taken from
+    ``info["terminal_observation"]`` and truncation from ``info["TimeLimit.truncated"]``. Episodes
+    are written whole, in the order they end. Works with ``DummyVecEnv`` and ``SubprocVecEnv``;
+    place it below ``VecNormalize`` to record raw observations and rewards.
+
+    :param venv: the VecEnv
+    :param path: ``.h5``, ``.npz`` (written on close) or None (in memory: :attr:`demonstrations`)
+    :param overwrite: replace an existing file
+    :param append: add to an existing file
+    :param info_keys: ``info`` keys to record per step
+    :param chunk_size: steps gathered between writes to the file
+    :param metadata: extra provenance stored in the file
+
+    .. code-block:: python
+
+        venv = VecRecordDemonstrations(make_vec_env("CartPole-v1", n_envs=4), "demos.h5")
+        model = PPO("MlpPolicy", venv).learn(10_000)
+        venv.close()
+    """
+
+    def __init__(
+        self,
+        venv: VecEnv,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        overwrite: bool = False,
+        append: bool = False,
+        info_keys: Sequence[str] = (),
+        chunk_size: int = 1024,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(venv)
+        env_id = _env_id(venv)
+        meta = {"producer": {"recorder": "VecRecordDemonstrations", "n_envs": venv.num_envs}}
+        if env_id:
+            meta["env_id"] = env_id
+        self.sink = Sink(
+            path, venv.observation_space, venv.action_space, overwrite=overwrite, append=append,
+            metadata={**meta, **(metadata or {})}, chunk_size=chunk_size,
+        )  # fmt: skip
+        rows = buffer_rows(venv.observation_space, 256)
+        exclusive = venv.num_envs == 1
+        self.streams = [
+            Stream(self.sink, exclusive=exclusive, capacity=rows, info_keys=info_keys) for _ in range(venv.num_envs)
+        ]
+        self._actions: np.ndarray | None = None
+        self.recording = True
+        self._finalizer = weakref.finalize(self, self.sink.close, self.streams)
+
+    def reset(self) -> VecEnvObs:
+        """Reset every sub-environment; episodes still running end as truncated."""
+        obs = self.venv.reset()
+        if self.recording:
+            for i, stream in enumerate(self.streams):
+                stream.begin(_row(obs, i))
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+        self.venv.step_async(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        if self.recording:
+            assert self._actions is not None
+            record_vec_step(self.streams, self._actions, rewards, obs, dones, infos)
+        return obs, rewards, dones, infos
+
+    @property
+    def demonstrations(self) -> Demonstrations:
+        """Everything recorded so far (episodes still running included, as truncated)."""
+        return self.sink.demonstrations([] if self.sink.closed else self.streams)
+
+    def stop_recording(self) -> None:
+        """Write everything and close the file, leaving the VecEnv open. Idempotent."""
+        self.recording = False
+        self._finalizer()
+
+    def close(self) -> None:
+        """Stop recording and close the VecEnv."""
+        self.stop_recording()
+        self.venv.close()
+
+
+def _env_id(venv: VecEnv) -> str | None:
+    try:
+        specs = venv.get_attr("spec")
+    except Exception:
+        return None
+    spec = specs[0] if specs else None
+    return getattr(spec, "id", None)

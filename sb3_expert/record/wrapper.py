@@ -1,0 +1,174 @@
+"""``RecordDemonstrations``: a gymnasium wrapper recording whatever drives the environment."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import ResetNeeded
+
+from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.errors import DemonstrationError
+from sb3_expert.record.streams import Sink, Stream
+
+__all__ = ["ActionError", "RecordDemonstrations", "buffer_rows", "env_metadata"]
+
+
+class ActionError(DemonstrationError):
+    """An action that does not fit the environment's action space."""
+
+
+def buffer_rows(observation_space: spaces.Space, chunk_size: int, max_bytes: int = 32 * 2**20) -> int:
+    """Rows per recording buffer: ``chunk_size``, fewer for large (image) observations."""
+    subs = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
+    row = sum(int(np.prod(s.shape or (1,), dtype=np.int64)) * np.dtype(s.dtype or np.float64).itemsize for s in subs)
+    return int(max(16, min(chunk_size, max_bytes // max(row, 1))))
+
+
+def env_metadata(env: Any, producer: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Metadata for a recording: the env id (when the env has a spec), the producer, and ``extra``."""
+    spec = getattr(env, "spec", None)
+    out: dict[str, Any] = {"producer": dict(producer)}
+    if spec is not None and getattr(spec, "id", None):
+        out["env_id"] = spec.id
+    out.update(extra or {})
+    return out
+
+
+def action_error(action: Any, space: spaces.Space, e: Exception) -> ActionError:
+    shape = getattr(action, "shape", None)
+    got = f"{type(action).__name__}" + (f" of shape {shape}" if shape is not None else f" {action!r}")
+    expected = "a scalar integer" if isinstance(space, spaces.Discrete) else f"an array of shape {space.shape}"
+    return ActionError(f"action: expected {expected} for {space}, got {got} ({e})")
+
+
+class RecordDemonstrations(gym.Wrapper):
+    """Record every step of an environment, whatever drives it: an agent, a controller, a person.
+
+    Per step it records the observation the action was chosen on, the action as the environment
+    received it, the reward, and episode boundaries; per episode how it ended (terminated and
+    truncated kept apart) and its final observation; chosen ``info`` keys on request. Per step it
+    only copies into preallocated buffers; every ``chunk_size`` steps the buffers are written to the
+    file and flushed. ``close()`` (or leaving a ``with`` block, or the interpreter's normal exit)
+    writes everything; an episode still running is kept, marked truncated. A reset in the middle of
+    an episode ends it as truncated.
+
+    :param env: the environment
+    :param path: ``.h5`` (written as it goes), ``.npz`` (written on close), or None to keep the
+        demonstrations in memory (:attr:`demonstrations`)
+    :param overwrite: replace an existing file
+    :param append: add to an existing file
+    :param info_keys: ``info`` keys to record per step (each becomes ``infos[key]``)
+    :param chunk_size: steps between writes to the file
+    :param flush_every_episode: also write and flush at the end of every episode
+    :param metadata: extra provenance stored in the file (``env_id`` is taken from the env's spec)
+    :raises OutputExistsError: when ``path`` exists and neither ``overwrite`` nor ``append`` is set
+    :raises UnsupportedSpaceError: for spaces this library cannot store
+
+    .. code-block:: python
+
+        with RecordDemonstrations(gym.make("Pendulum-v1"), "pid.h5") as env:
+            obs, _ = env.reset(seed=0)
+            for _ in range(1000):
+                obs, reward, terminated, truncated, _ = env.step(pid(obs))
+                if terminated or truncated:
+                    obs, _ = env.reset()
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        overwrite: bool = False,
+        append: bool = False,
+        info_keys: Sequence[str] = (),
+        chunk_size: int = 1024,
+        flush_every_episode: bool = False,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.sink = Sink(
+            path, env.observation_space, env.action_space, overwrite=overwrite, append=append,
+            metadata=env_metadata(env, {"recorder": "RecordDemonstrations"}, metadata), chunk_size=chunk_size,
+        )  # fmt: skip
+        self.stream = Stream(
+            self.sink, exclusive=True, capacity=buffer_rows(env.observation_space, chunk_size), info_keys=info_keys
+        )
+        self.flush_every_episode = flush_every_episode
+        self._dict_obs = isinstance(env.observation_space, spaces.Dict)
+        self.recording = True
+        self._finalizer = weakref.finalize(self, self.sink.close, [self.stream])
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Reset the environment; an episode still running ends as truncated."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        if not self.recording:
+            return obs, info
+        stream = self.stream
+        stream.begin(obs)
+        if stream.i == stream.capacity:
+            stream.hand_over()
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step the environment and record the step."""
+        if not self.recording:
+            return self.env.step(action)
+        s = self.stream
+        if not s.running:
+            raise ResetNeeded(
+                "RecordDemonstrations: cannot call step() before reset() or after an episode ended "
+                "(terminated or truncated); call reset() first"
+            )
+        i = s.i
+        try:
+            s.actions[i] = action
+        except (ValueError, TypeError) as e:
+            raise action_error(action, self.action_space, e) from None
+        if self._dict_obs:
+            for key, buf in s.obs.items():  # type: ignore[union-attr]
+                buf[i] = s.last_obs[key]
+        else:
+            s.obs[i] = s.last_obs  # type: ignore[index]
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        s.rewards[i] = reward
+        s.starts[i] = s.episode_steps == 0
+        s.episode_steps += 1
+        s.i = i + 1
+        s.last_obs = obs
+        if s.info_keys:
+            s.record_infos(info)
+        if terminated or truncated:
+            s.end_episode(bool(terminated), bool(truncated), obs)
+            if self.flush_every_episode:
+                s.hand_over(flush=True)
+        if s.i == s.capacity:
+            s.hand_over()
+        return obs, reward, terminated, truncated, info
+
+    @property
+    def demonstrations(self) -> Demonstrations:
+        """Everything recorded so far (an episode still running included, as truncated)."""
+        return self.sink.demonstrations([] if self.sink.closed else [self.stream])
+
+    def flush(self) -> None:
+        """Write every recorded step to the file now (a running episode continues)."""
+        if not self.sink.closed:
+            self.stream.hand_over(flush=True)
+
+    def stop_recording(self) -> None:
+        """Write everything and close the file, leaving the environment open; the wrapper then passes
+        steps through unrecorded. Idempotent."""
+        self.recording = False
+        self._finalizer()
+
+    def close(self) -> None:
+        """Stop recording (see :meth:`stop_recording`) and close the environment."""
+        self.stop_recording()
+        super().close()
