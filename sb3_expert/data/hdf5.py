@@ -398,8 +398,7 @@ def close_unfinished(
 
     if isinstance(obs, dict):
         final: ObsArray = {
-            k: final_of(v, None if pending_final_obs is None else pending_final_obs[k])  # type: ignore[index]
-            for k, v in obs.items()
+            k: final_of(v, None if pending_final_obs is None else pending_final_obs[k]) for k, v in obs.items()
         }
     else:
         final = final_of(obs, pending_final_obs)  # type: ignore[arg-type]

@@ -214,7 +214,7 @@ class Sink:
             obs, actions, rewards, starts, infos = self._gather_steps()
             self._steps = [(obs, actions, rewards, starts, infos)]
         else:
-            obs, actions = _alloc(self.observation_space, 0), _alloc(self.action_space, 0)
+            obs, actions = _alloc(self.observation_space, 0), _alloc(self.action_space, 0)  # type: ignore[assignment]
             rewards, starts, infos = np.zeros(0), np.zeros(0, bool), {}
         if self._episodes:
             returns, lengths, terminated, truncated, final = self._gather_episodes()
@@ -233,7 +233,7 @@ class Sink:
             )
             final = _concat([final, tail[4]])
         return Demonstrations(
-            obs, actions, rewards, starts,  # type: ignore[arg-type]
+            obs, actions, rewards, starts,
             observation_space=self.observation_space, action_space=self.action_space,
             episode_returns=returns, episode_lengths=lengths, terminated=terminated, truncated=truncated,
             final_obs=final, infos=infos, metadata=self.metadata,
@@ -388,7 +388,7 @@ class Stream:
         """A shared stream's running episode (its steps are all here), as one truncated episode;
         None when it has no steps. The stream is left as it was."""
         n = self.i
-        if not (self.running and n):
+        if not (self.running and n) or not self.sink.accepts(float(self.rewards[:n].sum()), n):
             return None
         final = _alloc(self.sink.observation_space, 1)
         _set_row(final, 0, self.last_obs)

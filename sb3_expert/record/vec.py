@@ -109,7 +109,7 @@ class VecRecordDemonstrations(VecEnvWrapper):
     ) -> None:
         super().__init__(venv)
         env_id = _env_id(venv)
-        meta = {"producer": {"recorder": "VecRecordDemonstrations", "n_envs": venv.num_envs}}
+        meta: dict[str, Any] = {"producer": {"recorder": "VecRecordDemonstrations", "n_envs": venv.num_envs}}
         if env_id:
             meta["env_id"] = env_id
         self.sink = Sink(

@@ -246,7 +246,9 @@ def test_play_with_scripted_keys():
         pressed.append(action)
         step = len(pressed)
         key = pygame.K_RIGHT if step % 10 < 5 else pygame.K_LEFT
-        pygame.event.post(pygame.event.Event(pygame.KEYUP, key=pygame.K_LEFT if key == pygame.K_RIGHT else pygame.K_RIGHT))
+        pygame.event.post(
+            pygame.event.Event(pygame.KEYUP, key=pygame.K_LEFT if key == pygame.K_RIGHT else pygame.K_RIGHT)
+        )
         pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key))
         if step >= 60:
             pygame.event.post(pygame.event.Event(pygame.QUIT))
