@@ -131,7 +131,7 @@ class HDF5Writer:
         self.action_space = check_space(action_space, name="action_space", allow_dict=False)
         self.path = check_output_path(path, overwrite=overwrite or (append and Path(path).exists()))
         self._compression = compression
-        self._new_info_keys: list[str] = []
+        self._datasets: dict[str, list[Any]] = {}
         if append and self.path.exists():
             self._open_for_append(metadata)
         else:
@@ -207,12 +207,23 @@ class HDF5Writer:
     # ------------------------------------------------------------------ appending
 
     def _write(self, name: str, start: int, values: np.ndarray) -> None:
-        ds = self.file[name]
+        if not len(values):
+            return
+        if name not in self._datasets:  # h5py handles and sizes, kept: looking them up costs more than writing
+            ds = self.file[name]
+            self._datasets[name] = [ds, ds.shape[0], ds.chunks[0]]
+        entry = self._datasets[name]
+        ds, size, chunk = entry
         end = start + len(values)
-        if ds.shape[0] < end:  # grow by whole chunks: fewer resizes, readers trust n_steps anyway
-            chunk = ds.chunks[0]
-            ds.resize(-(-end // chunk) * chunk, axis=0)
-        ds[start:end] = values
+        if size < end:  # grow ahead by at least 1/4 (whole chunks): few resizes; readers trust n_steps
+            size = -(-max(end, size + size // 4) // chunk) * chunk
+            ds.resize(size, axis=0)
+            entry[1] = size
+        # h5py's low-level write: a quarter of ds[start:end] = values's cost, which matters per chunk
+        values = np.ascontiguousarray(values)
+        file_space = ds.id.get_space()
+        file_space.select_hyperslab((start,) + (0,) * (values.ndim - 1), values.shape)
+        ds.id.write(h5py.h5s.create_simple(values.shape), file_space, values)
 
     def _obs_rows(self, field: str, obs: ObsArray, n: int) -> dict[str, np.ndarray]:
         """``{dataset name: checked rows}`` for observations of ``field``."""
@@ -340,6 +351,7 @@ class HDF5Writer:
                 self.file[field if key is None else f"{field}/{key}"].resize(length, axis=0)
         for ds in self.file["infos"].values():
             ds.resize(self.n_steps, axis=0)
+        self._datasets.clear()
         self.file.close()
 
     def __enter__(self) -> HDF5Writer:

@@ -75,7 +75,7 @@ class RecordExpert(BaseCallback):
         info_keys: Sequence[str] = (),
         overwrite: bool = False,
         append: bool = False,
-        chunk_size: int = 1024,
+        chunk_size: int = 4096,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose=verbose)
@@ -123,8 +123,7 @@ class RecordExpert(BaseCallback):
                 if armed:
                     stream.begin(_row(obs, i))
                 else:
-                    stream.running = False
-                    stream.i = 0
+                    stream.drop()
 
     def _make_sink(self, model: BaseAlgorithm, venv: VecEnv) -> None:
         obs_space = self._transpose.venv.observation_space if self._transpose is not None else venv.observation_space
@@ -196,7 +195,7 @@ class RecordExpert(BaseCallback):
         """Episodes recorded so far (kept by ``min_return``), running ones not counted."""
         if self.sink is None:
             return 0
-        return self.sink.n_episodes + sum(len(s.episodes) for s in self.streams)
+        return self.sink.n_episodes + sum(s.n_finished for s in self.streams)
 
     def _check_limits(self) -> None:
         assert self.sink is not None
@@ -206,8 +205,7 @@ class RecordExpert(BaseCallback):
             return
         for stream in self.streams:
             if reached_episodes:  # the episodes asked for are there: drop unfinished ones
-                stream.running = False
-                stream.i = 0
+                stream.drop()
             stream.end_recording()
         self.sink.write()
         self.done = True

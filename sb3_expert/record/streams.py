@@ -56,6 +56,10 @@ def _concat(parts: list[Any]) -> Any:
     return np.concatenate(parts)
 
 
+Episodes = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ObsArray]
+"""A batch of finished episodes: ``(returns, lengths, terminated, truncated, final_obs)``."""
+
+
 class Sink:
     """Where finished steps and episodes go: an ``.h5`` file, or memory (``.npz`` written on close).
 
@@ -63,10 +67,12 @@ class Sink:
     :param observation_space: the environment's observation space
     :param action_space: the environment's action space
     :param overwrite: replace an existing file
-    :param append: add to an existing ``.h5`` file (or ``.npz``: read, then rewritten on close)
+    :param append: add to an existing file (``.npz``: read, then rewritten on close)
     :param metadata: provenance stored in the file
     :param chunk_size: steps gathered before a write to the file
+    :param compression: the HDF5 compression (see :class:`~sb3_expert.data.hdf5.HDF5Writer`)
     :param episode_filter: called with ``(episode_return, length)``; episodes it rejects are dropped
+        (only shared streams, which hand over whole episodes, apply it)
     """
 
     def __init__(
@@ -78,7 +84,7 @@ class Sink:
         overwrite: bool = False,
         append: bool = False,
         metadata: Mapping[str, Any] | None = None,
-        chunk_size: int = 1024,
+        chunk_size: int = 4096,
         compression: Any = "auto",
         episode_filter: Callable[[float, int], bool] | None = None,
     ) -> None:
@@ -94,8 +100,7 @@ class Sink:
         self._previous: Demonstrations | None = None
         self._overwrite = overwrite
         if self.path is not None:
-            self.format = format_of(self.path)
-            if self.format == "hdf5":
+            if format_of(self.path) == "hdf5":
                 self.writer = HDF5Writer(
                     self.path, observation_space, action_space, overwrite=overwrite, append=append,
                     metadata=self.metadata, compression=compression,
@@ -107,84 +112,70 @@ class Sink:
                 self._overwrite = True
             else:
                 check_output_path(self.path, overwrite=overwrite)
-        # steps and episodes received, not yet written (or, in memory, all of them)
+        # received and not yet written (in memory: everything received)
         self._steps: list[tuple[ObsArray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
-        self._episodes: list[tuple[float, int, bool, bool, ObsArray]] = []
+        self._episodes: list[Episodes] = []
         self._pending_steps = 0
         self._pending_final_obs: ObsArray | None = None
         self.n_steps = 0
         self.n_episodes = 0
         self.closed = False
 
-    @property
-    def in_memory(self) -> bool:
-        """Whether everything received stays in memory (no path, or ``.npz``)."""
-        return self.writer is None
-
     def push(
         self,
-        obs: ObsArray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        starts: np.ndarray,
-        infos: dict[str, np.ndarray],
-        episodes: Sequence[tuple[float, int, bool, bool, ObsArray]],
+        steps: tuple[ObsArray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]] | None,
+        episodes: Episodes | None,
         *,
         pending_final_obs: ObsArray | None = None,
         flush: bool = False,
     ) -> None:
-        """Receive steps (arrays it may keep) and the episodes they finish; write when a chunk is full."""
-        if len(actions):
-            self._steps.append((obs, actions, rewards, starts, infos))
-            self._pending_steps += len(actions)
-            self.n_steps += len(actions)
-        self._episodes.extend(episodes)
-        self.n_episodes += len(episodes)
+        """Receive steps ``(obs, actions, rewards, starts, infos)`` (arrays it may keep) and the
+        episodes they finish; write to the file when a chunk is full or ``flush``."""
+        if steps is not None and len(steps[1]):
+            self._steps.append(steps)
+            self._pending_steps += len(steps[1])
+            self.n_steps += len(steps[1])
+        if episodes is not None and len(episodes[1]):
+            self._episodes.append(episodes)
+            self.n_episodes += len(episodes[1])
         self._pending_final_obs = pending_final_obs
         if self.writer is not None and (flush or self._pending_steps >= self.chunk_size):
-            self.write(pending_final_obs)
+            self.write()
 
     def accepts(self, episode_return: float, length: int) -> bool:
         """Whether an episode passes ``episode_filter``."""
         return self.episode_filter is None or bool(self.episode_filter(episode_return, length))
 
-    def write(self, pending_final_obs: ObsArray | None = None) -> None:
+    def write(self) -> None:
         """Write what was received to the ``.h5`` file and flush it (no-op in memory)."""
         if self.writer is None:
             return
         if self._steps:
-            obs, actions, rewards, starts, infos = self._gather_steps()
-            self.writer.append_steps(obs, actions, rewards, starts, infos)
+            self.writer.append_steps(*self._gather_steps())
             self._steps.clear()
             self._pending_steps = 0
         if self._episodes:
             self.writer.end_episodes(*self._gather_episodes())
             self._episodes.clear()
-        self.writer.flush(pending_final_obs)
+        self.writer.flush(self._pending_final_obs)
 
     def _gather_steps(self) -> tuple[ObsArray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         parts = self._steps
         if len(parts) == 1:
             return parts[0]
-        infos = {k: np.concatenate([p[4][k] for p in parts]) for k in parts[0][4]}
         return (
             _concat([p[0] for p in parts]),
             np.concatenate([p[1] for p in parts]),
             np.concatenate([p[2] for p in parts]),
             np.concatenate([p[3] for p in parts]),
-            infos,
+            {k: np.concatenate([p[4][k] for p in parts]) for k in parts[0][4]},
         )
 
-    def _gather_episodes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ObsArray]:
-        eps = self._episodes
-        final = _concat([_rows(e[4], slice(None), copy=False) for e in eps])
-        return (
-            np.array([e[0] for e in eps], np.float64),
-            np.array([e[1] for e in eps], np.int64),
-            np.array([e[2] for e in eps], np.bool_),
-            np.array([e[3] for e in eps], np.bool_),
-            final,
-        )
+    def _gather_episodes(self) -> Episodes:
+        parts = self._episodes
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(_concat([p[k] for p in parts]) for k in range(5))  # type: ignore[return-value]
 
     def demonstrations(self, running: Sequence[Stream] = ()) -> Demonstrations:
         """Everything received (from memory, or read back from the file) plus the ``running``
@@ -197,7 +188,7 @@ class Sink:
                 snapshots.append(stream.snapshot())
         parts: list[Demonstrations] = []
         if self.writer is not None:
-            self.write(self._pending_final_obs)
+            self.write()
             from sb3_expert.data.hdf5 import HDF5Reader
 
             with HDF5Reader(self.writer.path) as reader:
@@ -211,13 +202,14 @@ class Sink:
 
     def _memory_part(self) -> Demonstrations:
         if self._steps:
-            obs, actions, rewards, starts, infos = self._gather_steps()
-            self._steps = [(obs, actions, rewards, starts, infos)]
+            self._steps = [self._gather_steps()]
+            obs, actions, rewards, starts, infos = self._steps[0]
         else:
             obs, actions = _alloc(self.observation_space, 0), _alloc(self.action_space, 0)  # type: ignore[assignment]
             rewards, starts, infos = np.zeros(0), np.zeros(0, bool), {}
         if self._episodes:
-            returns, lengths, terminated, truncated, final = self._gather_episodes()
+            self._episodes = [self._gather_episodes()]
+            returns, lengths, terminated, truncated, final = self._episodes[0]
         else:
             returns, lengths = np.zeros(0), np.zeros(0, np.int64)
             terminated, truncated = np.zeros(0, bool), np.zeros(0, bool)
@@ -228,10 +220,9 @@ class Sink:
                 starts[covered:], rewards[covered:], _rows(obs, slice(covered, None), copy=False),
                 self._pending_final_obs,
             )  # fmt: skip
-            returns, lengths, terminated, truncated = (
-                np.concatenate([a, b]) for a, b in zip((returns, lengths, terminated, truncated), tail[:4])
+            returns, lengths, terminated, truncated, final = (
+                _concat([a, b]) for a, b in zip((returns, lengths, terminated, truncated, final), tail)
             )
-            final = _concat([final, tail[4]])
         return Demonstrations(
             obs, actions, rewards, starts,
             observation_space=self.observation_space, action_space=self.action_space,
@@ -256,9 +247,13 @@ class Sink:
 class Stream:
     """One environment's steps, copied into preallocated buffers.
 
+    Finished episodes are noted as their end row and flags, and their final observation is copied
+    into a buffer; returns and lengths are computed, vectorised, when the buffer is handed over.
+
     :param sink: where finished steps go
-    :param exclusive: the only stream of its sink: hand over full buffers mid-episode too
-    :param capacity: rows per buffer (grows for shared streams' long episodes)
+    :param exclusive: the only stream of its sink: hands over full buffers, mid-episode too; else
+        hands over each episode whole when it ends (and grows its buffers for long ones)
+    :param capacity: rows per buffer
     :param info_keys: ``info`` keys to record per step
     """
 
@@ -271,14 +266,21 @@ class Stream:
         self.actions: np.ndarray = _alloc(sink.action_space, capacity)  # type: ignore[assignment]
         self.rewards = np.zeros(capacity, np.float64)
         self.starts = np.zeros(capacity, np.bool_)
+        self.final = _alloc(sink.observation_space, capacity + 1)
         self.infos: dict[str, np.ndarray] = {}
         self.i = 0  # rows used
         self.last_obs: Any = None  # the observation the next action is chosen on
         self.running = False  # an episode is under way
-        self.episode_row = 0  # row of the current episode's first step in this buffer (<= 0: earlier)
         self.episode_steps = 0  # steps of the current episode, handed-over ones included
-        self.episode_prior_return = 0.0  # rewards of the current episode already handed over
-        self.episodes: list[tuple[float, int, bool, bool, ObsArray]] = []  # finished, not handed over
+        self.carried_steps = 0  # steps of the buffer's first episode handed over earlier
+        self.carried_return = 0.0  # their rewards
+        self.ends: list[int] = []  # end rows (exclusive) of the episodes finished in this buffer
+        self.flags: list[tuple[bool, bool]] = []  # their (terminated, truncated)
+
+    @property
+    def n_finished(self) -> int:
+        """Episodes finished and not yet handed over."""
+        return len(self.ends)
 
     def begin(self, obs: Any) -> None:
         """An episode starts on ``obs`` (after a reset); one still running ends as truncated."""
@@ -286,19 +288,19 @@ class Stream:
             self.end_episode(False, True, self.last_obs)
         self.last_obs = obs
         self.running = True
-        self.episode_row = self.i
         self.episode_steps = 0
-        self.episode_prior_return = 0.0
+        if self.i < self.capacity:  # (record() sets it too, for streams that make room first)
+            self.starts[self.i] = True
 
     def record(self, action: Any, reward: float) -> None:
-        """Record one step: ``action`` chosen on ``last_obs``, then ``reward`` (not the hot path of the
-        wrapper, which inlines this; used by the VecEnv recorders)."""
+        """Record one step: ``action`` chosen on ``last_obs``, then ``reward``. (The wrapper inlines
+        this; the VecEnv recorders call it.)"""
         i = self.i
         if i == self.capacity:
             self._make_room()
             i = self.i
-        _set_row(self.obs, i, self.last_obs)
         self.actions[i] = action
+        _set_row(self.obs, i, self.last_obs)
         self.rewards[i] = reward
         self.starts[i] = self.episode_steps == 0
         self.episode_steps += 1
@@ -314,40 +316,58 @@ class Stream:
                         f"info_keys: expected the key {key!r} in the step's info, got the keys {sorted(info)}"
                     )
                 value = np.asarray(info[key])
-                self.infos[key] = np.zeros((self.capacity, *value.shape), value.dtype)
+                self.infos[key] = np.zeros((len(self.rewards), *value.shape), value.dtype)
             self.infos[key][row] = info[key]
 
     def end_episode(self, terminated: bool, truncated: bool, final_obs: Any) -> None:
         """The current episode ended after its last recorded step; ``final_obs`` followed it."""
         if not self.running:
             return
-        start = max(self.episode_row, 0)
-        episode_return = self.episode_prior_return + float(self.rewards[start : self.i].sum())
-        final = _alloc(self.sink.observation_space, 1)
-        _set_row(final, 0, final_obs)
         self.running = False
-        if self.exclusive:
-            self.episodes.append((episode_return, self.episode_steps, terminated, truncated, final))
-            self.episode_row = self.i
-            return
-        keep = self.episode_steps > 0 and self.sink.accepts(episode_return, self.episode_steps)
-        if keep:
-            self._hand_over([(episode_return, self.episode_steps, terminated, truncated, final)])
-        self.i = 0
-        self.episode_row = 0
+        _set_row(self.final, len(self.ends), final_obs)
+        self.ends.append(self.i)
+        self.flags.append((terminated, truncated))
+        if not self.exclusive:
+            self.hand_over()
 
-    def _hand_over(self, episodes: list[tuple[float, int, bool, bool, ObsArray]], **kwargs: Any) -> None:
+    def _episode_batch(self) -> Episodes | None:
+        """The finished episodes of the buffer as arrays (returns by ``np.add.reduceat``)."""
+        if not self.ends:
+            return None
+        ends = np.array(self.ends, np.int64)
+        begins = np.concatenate([[0], ends[:-1]])
+        lengths = ends - begins
+        returns = np.add.reduceat(self.rewards[: ends[-1]], begins) if ends[-1] else np.zeros(len(ends))
+        returns[lengths == 0] = 0.0  # reduceat gives rewards[begin] for empty segments
+        lengths[0] += self.carried_steps
+        returns[0] += self.carried_return
+        flags = np.array(self.flags, np.bool_).reshape(-1, 2)
+        return returns, lengths, flags[:, 0], flags[:, 1], _rows(self.final, slice(0, len(ends)))
+
+    def hand_over(self, *, flush: bool = False) -> None:
+        """Give the sink every recorded step and finished episode (shared streams: one whole episode,
+        dropped if the sink's filter rejects it)."""
         n = self.i
-        self.sink.push(
-            _rows(self.obs, slice(0, n)),
-            self.actions[:n].copy(),
-            self.rewards[:n].copy(),
-            self.starts[:n].copy(),
-            {k: v[:n].copy() for k, v in self.infos.items()},
-            episodes,
-            **kwargs,
-        )
+        episodes = self._episode_batch()
+        begin = self.ends[-1] if self.ends else 0
+        running_return = float(self.rewards[begin:n].sum()) if self.running else 0.0
+        keep = episodes is None or self.exclusive or self.sink.accepts(float(episodes[0][0]), int(episodes[1][0]))
+        if keep:
+            steps = (
+                _rows(self.obs, slice(0, n)), self.actions[:n].copy(), self.rewards[:n].copy(),
+                self.starts[:n].copy(), {k: v[:n].copy() for k, v in self.infos.items()},
+            )  # fmt: skip
+            pending = self.last_obs if self.running else None
+            self.sink.push(steps, episodes, pending_final_obs=pending, flush=flush)
+        if self.running:  # the running episode continues in the next buffer
+            self.carried_return = (self.carried_return if not self.ends else 0.0) + running_return
+            self.carried_steps = self.episode_steps
+        else:
+            self.carried_return, self.carried_steps = 0.0, 0
+        self.starts[:n] = False
         self.i = 0
+        self.ends.clear()
+        self.flags.clear()
 
     def _make_room(self) -> None:
         if self.exclusive:
@@ -357,7 +377,7 @@ class Stream:
         self.capacity *= 2
 
         def grow(buf: np.ndarray) -> np.ndarray:
-            new = np.zeros((self.capacity, *buf.shape[1:]), buf.dtype)
+            new = np.zeros((self.capacity + 1, *buf.shape[1:]), buf.dtype)
             new[: len(buf)] = buf
             return new
 
@@ -365,14 +385,12 @@ class Stream:
         self.actions, self.rewards, self.starts = grow(self.actions), grow(self.rewards), grow(self.starts)
         self.infos = {k: grow(v) for k, v in self.infos.items()}
 
-    def hand_over(self, *, flush: bool = False) -> None:
-        """Exclusive streams: give every recorded step and finished episode to the sink."""
-        if self.running:
-            start = max(self.episode_row, 0)
-            self.episode_prior_return += float(self.rewards[start : self.i].sum())
-        self._hand_over(self.episodes, pending_final_obs=self.last_obs if self.running else None, flush=flush)
-        self.episodes = []
-        self.episode_row = -1 if self.running else 0
+    def drop(self) -> None:
+        """Forget the running episode's steps (shared streams) and stop recording."""
+        self.running = False
+        if not self.exclusive:
+            self.i = 0
+            self.starts[:] = False
 
     def end_recording(self) -> None:
         """Recording stops: the running episode (if it has steps) ends as truncated; all is handed over."""
@@ -386,7 +404,7 @@ class Stream:
 
     def snapshot(self) -> Demonstrations | None:
         """A shared stream's running episode (its steps are all here), as one truncated episode;
-        None when it has no steps. The stream is left as it was."""
+        None when it has no steps or the sink's filter rejects it. The stream is left as it was."""
         n = self.i
         if not (self.running and n) or not self.sink.accepts(float(self.rewards[:n].sum()), n):
             return None

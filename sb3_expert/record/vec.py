@@ -61,12 +61,11 @@ def record_vec_step(
             if final is None:
                 final = _row(new_obs, i)
             if ended < episode_budget:
-                kept = stream.sink.n_episodes + len(stream.episodes)
+                kept = stream.sink.n_episodes + stream.n_finished
                 stream.end_episode(not truncated, truncated, final)
-                ended += stream.sink.n_episodes + len(stream.episodes) - kept
+                ended += stream.sink.n_episodes + stream.n_finished - kept
             else:
-                stream.running = False
-                stream.i = 0
+                stream.drop()
             stream.begin(_row(new_obs, i))
         else:
             stream.last_obs = _row(new_obs, i)
@@ -104,7 +103,7 @@ class VecRecordDemonstrations(VecEnvWrapper):
         overwrite: bool = False,
         append: bool = False,
         info_keys: Sequence[str] = (),
-        chunk_size: int = 1024,
+        chunk_size: int = 4096,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(venv)

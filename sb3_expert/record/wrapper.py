@@ -88,7 +88,7 @@ class RecordDemonstrations(gym.Wrapper):
         overwrite: bool = False,
         append: bool = False,
         info_keys: Sequence[str] = (),
-        chunk_size: int = 1024,
+        chunk_size: int = 4096,
         flush_every_episode: bool = False,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
@@ -102,6 +102,8 @@ class RecordDemonstrations(gym.Wrapper):
         )
         self.flush_every_episode = flush_every_episode
         self._dict_obs = isinstance(env.observation_space, spaces.Dict)
+        self._info_keys = bool(info_keys)
+        self._env_step = env.step
         self.recording = True
         self._finalizer = weakref.finalize(self, self.sink.close, [self.stream])
 
@@ -110,22 +112,14 @@ class RecordDemonstrations(gym.Wrapper):
         obs, info = self.env.reset(seed=seed, options=options)
         if not self.recording:
             return obs, info
-        stream = self.stream
-        stream.begin(obs)
-        if stream.i == stream.capacity:
-            stream.hand_over()
+        self.stream.begin(obs)
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        """Step the environment and record the step."""
-        if not self.recording:
-            return self.env.step(action)
+        """Step the environment and record the step (the hot path: copies into buffers only)."""
         s = self.stream
         if not s.running:
-            raise ResetNeeded(
-                "RecordDemonstrations: cannot call step() before reset() or after an episode ended "
-                "(terminated or truncated); call reset() first"
-            )
+            return self._step_not_running(action)
         i = s.i
         try:
             s.actions[i] = action
@@ -136,21 +130,33 @@ class RecordDemonstrations(gym.Wrapper):
                 buf[i] = s.last_obs[key]
         else:
             s.obs[i] = s.last_obs  # type: ignore[index]
-        obs, reward, terminated, truncated, info = self.env.step(action)
+        obs, reward, terminated, truncated, info = self._env_step(action)
         s.rewards[i] = reward
-        s.starts[i] = s.episode_steps == 0
         s.episode_steps += 1
-        s.i = i + 1
+        s.i = i = i + 1
         s.last_obs = obs
-        if s.info_keys:
+        if self._info_keys:
             s.record_infos(info)
+        if terminated or truncated or i == s.capacity:
+            self._after_step(bool(terminated), bool(truncated), obs)
+        return obs, reward, terminated, truncated, info
+
+    def _after_step(self, terminated: bool, truncated: bool, obs: Any) -> None:
+        s = self.stream
         if terminated or truncated:
-            s.end_episode(bool(terminated), bool(truncated), obs)
+            s.end_episode(terminated, truncated, obs)
             if self.flush_every_episode:
                 s.hand_over(flush=True)
         if s.i == s.capacity:
             s.hand_over()
-        return obs, reward, terminated, truncated, info
+
+    def _step_not_running(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        if not self.recording:
+            return self.env.step(action)
+        raise ResetNeeded(
+            "RecordDemonstrations: cannot call step() before reset() or after an episode ended "
+            "(terminated or truncated); call reset() first"
+        )
 
     @property
     def demonstrations(self) -> Demonstrations:
@@ -167,6 +173,7 @@ class RecordDemonstrations(gym.Wrapper):
         steps through unrecorded. Idempotent."""
         self.recording = False
         self._finalizer()
+        self.stream.running = False
 
     def close(self) -> None:
         """Stop recording (see :meth:`stop_recording`) and close the environment."""
