@@ -175,7 +175,7 @@ class Sink:
         parts = self._episodes
         if len(parts) == 1:
             return parts[0]
-        return tuple(_concat([p[k] for p in parts]) for k in range(5))  # type: ignore[return-value]
+        return tuple(_concat([p[k] for p in parts]) for k in range(5))
 
     def demonstrations(self, running: Sequence[Stream] = ()) -> Demonstrations:
         """Everything received (from memory, or read back from the file) plus the ``running``
