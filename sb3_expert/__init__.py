@@ -6,6 +6,7 @@ load pre-trained experts, and pretrain any SB3 algorithm on them with behaviour 
 
 from importlib.metadata import PackageNotFoundError, version
 
+from sb3_expert.bc import PretrainMixin, fill_replay_buffer, pretrain
 from sb3_expert.data import (
     DataLoader,
     Demonstrations,
@@ -54,6 +55,10 @@ __all__ = [
     "RecordExpert",
     "VecRecordDemonstrations",
     "generate_expert_traj",
+    # behaviour cloning
+    "PretrainMixin",
+    "fill_replay_buffer",
+    "pretrain",
     # errors
     "ActionError",
     "DemonstrationError",

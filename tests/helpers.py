@@ -76,3 +76,39 @@ CARTPOLE_OBS = spaces.Box(
     high=np.array([4.8, np.inf, 0.42, np.inf], np.float32),
 )
 CARTPOLE_ACT = spaces.Discrete(2)
+
+
+def cartpole_expert(obs: np.ndarray) -> int:
+    """A linear CartPole-v1 controller that balances for the full 500 steps."""
+    return int(obs[2] + 0.5 * obs[3] + 0.1 * obs[0] + 0.2 * obs[1] > 0)
+
+
+def pendulum_expert(obs: np.ndarray) -> np.ndarray:
+    """A Pendulum-v1 controller: pump energy while hanging, PD control near the top (about -140)."""
+    cos, sin, velocity = obs
+    if cos > 0.85:
+        torque = -12.0 * np.arctan2(sin, cos) - 2.5 * velocity
+    else:
+        energy = velocity**2 / 6 + 5.0 * (cos - 1)  # 0 at rest upright
+        torque = 2.0 * np.sign(velocity) if energy < 0 else 0.0
+    return np.clip([torque], -2.0, 2.0).astype(np.float32)
+
+
+def expert_demos(env_id: str, n_episodes: int, seed: int = 0, **make_kwargs: object) -> Demonstrations:
+    """Demonstrations of the controllers above (episode k reset with ``seed + k``), recorded whole
+    (final observations, truncation) with RecordDemonstrations."""
+    import gymnasium as gym
+
+    from sb3_expert import RecordDemonstrations
+
+    env = RecordDemonstrations(gym.make(env_id, **make_kwargs))
+    expert = cartpole_expert if env_id.startswith("CartPole") else pendulum_expert
+    for k in range(n_episodes):
+        obs, _ = env.reset(seed=seed + k)
+        done = False
+        while not done:
+            obs, _, terminated, truncated, _ = env.step(expert(obs))
+            done = terminated or truncated
+    demos = env.demonstrations
+    env.close()
+    return demos

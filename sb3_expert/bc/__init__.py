@@ -1,0 +1,7 @@
+"""Learning from demonstrations: behaviour cloning into any SB3 model, and replay-buffer filling."""
+
+from sb3_expert.bc.losses import LOSSES, BCLoss, loss_for
+from sb3_expert.bc.pretrain import PretrainMixin, pretrain
+from sb3_expert.bc.replay import fill_replay_buffer
+
+__all__ = ["LOSSES", "BCLoss", "PretrainMixin", "fill_replay_buffer", "loss_for", "pretrain"]

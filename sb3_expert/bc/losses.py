@@ -1,0 +1,216 @@
+"""One behaviour-cloning loss per policy family, picked by a dispatch table.
+
+Each :class:`BCLoss` knows which parameters it trains, how to turn the expert's env-space actions
+into the policy's targets (once, for the whole dataset), and the per-batch loss:
+
+- actor-critic policies (PPO, A2C, TRPO, MaskablePPO; gSDE too): negative log-likelihood of the
+  expert action, ``policy.evaluate_actions``;
+- SAC / TQC actors and TD3 / DDPG actors: mean squared error between the actor's deterministic
+  action and the expert action, both in the policy's scaled ``[-1, 1]`` action space;
+- DQN and QR-DQN: cross-entropy with the Q-values (QR-DQN: mean quantiles) as logits;
+- ARS: regression (continuous) or cross-entropy on its action network's logits (discrete).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch as th
+import torch.nn.functional as F
+from gymnasium import spaces
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+
+from sb3_expert.errors import UnsupportedSpaceError
+
+__all__ = ["BCLoss", "LOSSES", "loss_for"]
+
+Obs = th.Tensor | dict[str, th.Tensor]
+
+
+@dataclass
+class BCLoss:
+    """How to clone an expert into one policy family.
+
+    :param name: the family, for messages and logs
+    :param parameters: the parameters the loss trains
+    :param targets: expert actions ``(N, ...)`` (env space, numpy) -> the tensor the loss compares with
+    :param loss: ``(obs, targets) -> (loss, correct)``: the mean loss, and for discrete actions the
+        number of batch rows whose greedy action equals the expert's (else None)
+    :param value: ``obs -> values (B,)`` for the optional value warm start (actor-critic only)
+    :param on_start: called with the model before training (e.g. ARS's all-zero start)
+    :param on_end: called with the model after training (e.g. ARS's weight vector)
+    """
+
+    name: str
+    parameters: Callable[[], Iterable[th.nn.Parameter]]
+    targets: Callable[[np.ndarray, th.device], th.Tensor]
+    loss: Callable[[Obs, th.Tensor], tuple[th.Tensor, th.Tensor | None]]
+    value: Callable[[Obs], th.Tensor] | None = None
+    on_start: Callable[[Any], None] | None = None
+    on_end: Callable[[Any], None] | None = None
+
+
+def _env_actions(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Tensor]:
+    """Targets for likelihood losses: Discrete as long ``(N,)``, MultiDiscrete long, the rest float;
+    Box actions scaled to ``[-1, 1]`` when the policy squashes its output."""
+    space = policy.action_space
+
+    def convert(actions: np.ndarray, device: th.device) -> th.Tensor:
+        if isinstance(space, spaces.Discrete):
+            return th.as_tensor(actions.reshape(-1) - space.start, dtype=th.long, device=device)
+        if isinstance(space, spaces.MultiDiscrete):
+            return th.as_tensor(actions - space.start, dtype=th.long, device=device)
+        if isinstance(space, spaces.Box) and policy.squash_output:
+            actions = policy.scale_action(actions)
+        return th.as_tensor(actions, dtype=th.float32, device=device)
+
+    return convert
+
+
+def _scaled_box(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Tensor]:
+    """Targets for actors that act in ``[-1, 1]``: expert actions through ``policy.scale_action``
+    (clipped to the bounds first, as the environment would have)."""
+    space = policy.action_space
+    assert isinstance(space, spaces.Box)
+
+    def convert(actions: np.ndarray, device: th.device) -> th.Tensor:
+        clipped = np.clip(actions, space.low, space.high)
+        return th.as_tensor(policy.scale_action(clipped), dtype=th.float32, device=device)
+
+    return convert
+
+
+def _greedy_correct(logits: th.Tensor, targets: th.Tensor) -> th.Tensor:
+    return (logits.argmax(dim=-1) == targets).sum()
+
+
+def _actor_critic(policy: Any) -> BCLoss:
+    if type(policy).__name__.startswith("Recurrent"):
+        raise TypeError(
+            "pretrain: RecurrentPPO's LSTM policies need whole-episode sequences and are not supported; "
+            "clone into PPO (MlpPolicy) instead, or train RecurrentPPO with learn()"
+        )
+    discrete = isinstance(policy.action_space, spaces.Discrete)
+
+    def loss(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
+        _, log_prob, _ = policy.evaluate_actions(obs, targets)
+        correct = None
+        if discrete:
+            with th.no_grad():
+                correct = (policy.get_distribution(obs).mode() == targets).sum()
+        return -log_prob.mean(), correct
+
+    return BCLoss(
+        "actor-critic likelihood",
+        policy.parameters,
+        _env_actions(policy),
+        loss,
+        value=lambda obs: policy.predict_values(obs).flatten(),
+    )
+
+
+def _squashed_actor(policy: Any) -> BCLoss:  # SAC, TQC
+    def loss(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
+        return F.mse_loss(policy.actor(obs, deterministic=True), targets), None
+
+    return BCLoss("actor regression (scaled actions)", policy.actor.parameters, _scaled_box(policy), loss)
+
+
+def _deterministic_actor(policy: Any) -> BCLoss:  # TD3, DDPG
+    def loss(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
+        return F.mse_loss(policy.actor(obs), targets), None
+
+    return BCLoss("actor regression (scaled actions)", policy.actor.parameters, _scaled_box(policy), loss)
+
+
+def _q_logits(policy: Any, q_values: Callable[[Obs], th.Tensor], net: th.nn.Module) -> BCLoss:
+    def loss(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
+        logits = q_values(obs)
+        return F.cross_entropy(logits, targets), _greedy_correct(logits.detach(), targets)
+
+    return BCLoss("Q-values as logits", net.parameters, _env_actions(policy), loss)
+
+
+def _dqn(policy: Any) -> BCLoss:
+    return _q_logits(policy, policy.q_net, policy.q_net)
+
+
+def _qrdqn(policy: Any) -> BCLoss:
+    return _q_logits(policy, lambda obs: policy.quantile_net(obs).mean(dim=1), policy.quantile_net)
+
+
+def _ars_start(model: Any) -> None:
+    """ARS may start from all-zero weights (``zero_policy``), where gradients vanish: give such a
+    network PyTorch's default initialisation first (a network with any non-zero weight is kept)."""
+    if all(not p.any() for p in model.policy.parameters()):
+        for module in model.policy.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+
+def _ars_end(model: Any) -> None:
+    """ARS keeps its weights as a vector that ``learn()`` loads into the policy: update it."""
+    model.weights = th.nn.utils.parameters_to_vector(model.policy.parameters()).detach()
+
+
+def _ars(policy: Any) -> BCLoss:
+    if isinstance(policy.action_space, spaces.Discrete):
+        start = int(policy.action_space.start)
+
+        def logits_loss(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
+            logits = policy.action_net(policy.extract_features(obs, policy.features_extractor))
+            return F.cross_entropy(logits, targets), _greedy_correct(logits.detach(), targets)
+
+        def discrete_targets(actions: np.ndarray, device: th.device) -> th.Tensor:
+            return th.as_tensor(actions.reshape(-1) - start, dtype=th.long, device=device)
+
+        return BCLoss(
+            "ARS logits", policy.parameters, discrete_targets, logits_loss, on_start=_ars_start, on_end=_ars_end
+        )
+
+    def regression(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
+        return F.mse_loss(policy(obs), targets), None
+
+    targets = _scaled_box(policy) if policy.squash_output else _env_actions(policy)
+    return BCLoss("ARS regression", policy.parameters, targets, regression, on_start=_ars_start, on_end=_ars_end)
+
+
+LOSSES: dict[str, Callable[[Any], BCLoss]] = {
+    # policy class name (the family's base) -> loss factory; looked up along the policy's MRO
+    "ActorCriticPolicy": _actor_critic,
+    "MaskableActorCriticPolicy": _actor_critic,
+    "SACPolicy": _squashed_actor,
+    "TQCPolicy": _squashed_actor,
+    "TD3Policy": _deterministic_actor,
+    "DQNPolicy": _dqn,
+    "QRDQNPolicy": _qrdqn,
+    "ARSPolicy": _ars,
+}
+"""The dispatch table. Register a new family with ``LOSSES["MyPolicy"] = factory``."""
+
+
+def loss_for(policy: BasePolicy) -> BCLoss:
+    """The :class:`BCLoss` of ``policy``'s family (the first class along its MRO in :data:`LOSSES`).
+
+    :raises TypeError: for a policy of no known family, listing the known ones
+    :raises UnsupportedSpaceError: for an action space the family cannot clone
+    """
+    for cls in type(policy).__mro__:
+        factory = LOSSES.get(cls.__name__)
+        if factory is not None:
+            break
+    else:
+        if isinstance(policy, ActorCriticPolicy):
+            factory = _actor_critic
+        else:
+            raise TypeError(
+                f"pretrain: no behaviour-cloning loss for {type(policy).__name__}; known policy families: "
+                f"{sorted(LOSSES)} (add one to sb3_expert.bc.losses.LOSSES)"
+            )
+    space = policy.action_space
+    if factory in (_squashed_actor, _deterministic_actor) and not isinstance(space, spaces.Box):
+        raise UnsupportedSpaceError(f"action_space: {type(policy).__name__} needs a Box action space, got {space}")
+    return factory(policy)

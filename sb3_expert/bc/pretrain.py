@@ -1,0 +1,403 @@
+"""``pretrain()``: behaviour cloning into any SB3 model's own networks, and ``PretrainMixin``.
+
+stable-baselines (v2) had ``model.pretrain(dataset, n_epochs)``; it re-initialised the model's
+weights and handled few algorithms. Here the model's networks are trained in place (never
+re-initialised; call it again to train more), for on- and off-policy algorithms (see
+:mod:`sb3_expert.bc.losses`), and the model stays ready for ``learn()``, ``save()`` and ``load()``.
+
+Speed: the training data goes to the model's device once, as tensors in their stored dtypes
+(images stay uint8); a batch is one index gather on the device. Datasets read lazily from a large
+``.h5`` file are streamed in windows of contiguous reads instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.utils import configure_logger
+from typing_extensions import Self
+
+from sb3_expert.bc.losses import BCLoss, Obs, loss_for
+from sb3_expert.data.dataset import ExpertDataset
+from sb3_expert.data.demonstrations import Demonstrations, ObsArray
+from sb3_expert.data.spaces import check_spaces_match
+from sb3_expert.errors import SpaceMismatchError
+
+__all__ = ["PretrainMixin", "pretrain"]
+
+SelfModel = TypeVar("SelfModel", bound=BaseAlgorithm)
+
+TARGET_PAIRS = (("actor", "actor_target"), ("critic", "critic_target"), ("q_net", "q_net_target"),
+                ("quantile_net", "quantile_net_target"))  # fmt: skip
+
+
+def _as_dataset(dataset: Any, *, validate: bool, seed: int | None) -> ExpertDataset:
+    if isinstance(dataset, ExpertDataset):
+        return dataset
+    if isinstance(dataset, Demonstrations):
+        return ExpertDataset(traj_data=dataset, train_fraction=0.8 if validate else 1.0, verbose=0, seed=seed)
+    if isinstance(dataset, (str, os.PathLike)):
+        return ExpertDataset(expert_path=dataset, train_fraction=0.8 if validate else 1.0, verbose=0, seed=seed)
+    raise TypeError(
+        "dataset: expected an ExpertDataset, a Demonstrations or a path to a .npz/.h5 file, "
+        f"got {type(dataset).__name__}"
+    )
+
+
+def _model_obs_space(model: BaseAlgorithm) -> tuple[spaces.Space, bool]:
+    """The observation space the environment emits (undoing VecTransposeImage), and whether the
+    model sees it transposed (channels first)."""
+    space = model.observation_space
+    env = model.get_env()
+    inner: Any = env
+    while inner is not None:
+        if type(inner).__name__ == "VecTransposeImage":
+            return inner.venv.observation_space, True
+        inner = getattr(inner, "venv", None)
+    return space, False
+
+
+def check_dataset_spaces(model: BaseAlgorithm, dataset: ExpertDataset) -> bool:
+    """Raise :class:`SpaceMismatchError` (naming both) when the dataset does not fit the model.
+
+    Spaces inferred from SB2 files (which store none) are checked leniently: shapes and dtypes, and
+    Discrete actions within the model's range.
+
+    :return: whether observations must be transposed to channels first for the model
+    """
+    env_space, transposed = _model_obs_space(model)
+    got_obs = dataset.observation_space
+    if transposed and not isinstance(got_obs, spaces.Dict) and got_obs.shape == model.observation_space.shape:
+        env_space, transposed = model.observation_space, False  # the data is already channels first
+    what = f"the model ({type(model).__name__})"
+    check_spaces_match(env_space, got_obs, name="observation_space", what=what)
+    expected, got = model.action_space, dataset.action_space
+    inferred = dataset.demonstrations is not None and dataset.demonstrations.metadata.get("spaces_inferred")
+    if inferred and isinstance(expected, spaces.Discrete) and isinstance(got, spaces.Discrete):
+        if got.n > expected.n:
+            raise SpaceMismatchError(f"action_space: the demonstrations have {got}, but {what} has {expected}")
+    else:
+        check_spaces_match(expected, got, name="action_space", what=what)
+    return transposed
+
+
+def _obs_tensor(obs: ObsArray, device: th.device, transpose: bool) -> Obs:
+    def one(array: np.ndarray) -> th.Tensor:
+        tensor = th.as_tensor(np.ascontiguousarray(array), device=device)
+        return tensor.permute(0, 3, 1, 2).contiguous() if transpose and tensor.ndim == 4 else tensor
+
+    return {k: one(v) for k, v in obs.items()} if isinstance(obs, dict) else one(obs)
+
+
+def _fresh(rms: Any) -> bool:
+    return bool(np.all(np.asarray(rms.count) <= 1.0))
+
+
+def _normalizer(model: BaseAlgorithm, demos: Demonstrations | None) -> Any:
+    """The model's VecNormalize when it normalises observations, else None. Statistics still fresh
+    (a model that has not trained) are first fitted to the demonstrations, so that the clone and a
+    later ``learn()`` see observations normalised alike."""
+    norm = model.get_vec_normalize_env()
+    if norm is None or not norm.norm_obs:
+        return None
+    if demos is not None:
+        if isinstance(norm.obs_rms, dict):
+            for key, rms in norm.obs_rms.items():
+                if _fresh(rms):
+                    rms.update(demos.obs[key])
+        elif _fresh(norm.obs_rms):
+            norm.obs_rms.update(demos.obs)
+    return norm
+
+
+def discounted_returns(rewards: np.ndarray, episode_starts: np.ndarray, gamma: float) -> np.ndarray:
+    """``(N,)`` float32: the discounted return from each step to its episode's end."""
+    out = np.empty(len(rewards), np.float64)
+    running = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + gamma * running
+        out[t] = running
+        if episode_starts[t]:
+            running = 0.0
+    return out.astype(np.float32)
+
+
+class _Batches:
+    """Rows on the device, served as shuffled index gathers: ``(obs, targets, *extras)`` per batch."""
+
+    def __init__(self, obs: Obs, tensors: tuple[th.Tensor, ...], batch_size: int, generator: th.Generator) -> None:
+        self.obs, self.tensors, self.batch_size, self.generator = obs, tensors, batch_size, generator
+        self.n = len(tensors[0])
+
+    def __iter__(self) -> Iterator[tuple[Obs, tuple[th.Tensor, ...]]]:
+        order = th.randperm(self.n, device=self.tensors[0].device, generator=self.generator)
+        obs = self.obs
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch_obs = {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
+            yield batch_obs, tuple(t[idx] for t in self.tensors)
+
+
+class _LazyBatches:
+    """Rows read from an ``.h5`` file in windows of sorted indices (contiguous reads), each window
+    shuffled on the device: memory holds one window, never the whole dataset."""
+
+    def __init__(self, prepare: Any, reader: Any, indices: np.ndarray, batch_size: int, seed: int | None,
+                 window: int = 65_536) -> None:  # fmt: skip
+        self.prepare, self.reader, self.batch_size = prepare, reader, batch_size
+        self.windows = [indices[i : i + window] for i in range(0, len(indices), window)]
+        self.rng = np.random.default_rng(seed)
+        self.n = len(indices)
+
+    def __iter__(self) -> Iterator[tuple[Obs, tuple[th.Tensor, ...]]]:
+        for w in self.rng.permutation(len(self.windows)):
+            rows = self.reader.get(self.windows[w], ("obs", "actions"))
+            obs, tensors = self.prepare(rows["obs"], rows["actions"])
+            perm = th.as_tensor(self.rng.permutation(len(tensors[0])), device=tensors[0].device)
+            for start in range(0, len(perm), self.batch_size):
+                idx = perm[start : start + self.batch_size]
+                batch_obs = {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
+                yield batch_obs, tuple(t[idx] for t in tensors)
+
+
+def _take(obs: ObsArray, idx: np.ndarray) -> ObsArray:
+    return {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
+
+
+def _sync_targets(policy: Any) -> None:
+    """Copy online networks into their target networks (TD3/DDPG actor, critics, DQN, QR-DQN)."""
+    for online, target in TARGET_PAIRS:
+        if hasattr(policy, online) and hasattr(policy, target):
+            getattr(policy, target).load_state_dict(getattr(policy, online).state_dict())
+
+
+def _check_args(model: Any, n_epochs: Any, learning_rate: Any, batch_size: Any, val_interval: Any) -> None:
+    if not isinstance(model, BaseAlgorithm):
+        raise TypeError(f"model: expected an SB3 algorithm (PPO, SAC, DQN...), got {type(model).__name__}")
+    for name, value in (("n_epochs", n_epochs), ("batch_size", batch_size), ("val_interval", val_interval)):
+        if value is None and name != "n_epochs":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate: expected a number > 0, got {learning_rate!r}")
+
+
+def pretrain(
+    model: SelfModel,
+    dataset: ExpertDataset | Demonstrations | str | os.PathLike[str],
+    n_epochs: int = 10,
+    learning_rate: float = 1e-3,
+    adam_epsilon: float = 1e-8,
+    val_interval: int | None = None,
+    *,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    value_warm_start: bool = False,
+    vf_coef: float = 0.5,
+    max_grad_norm: float | None = None,
+    progress_bar: bool = False,
+    verbose: int | None = None,
+) -> SelfModel:
+    """Behaviour cloning: train ``model``'s own networks on expert demonstrations, in place.
+
+    The loss depends on the policy family (see :mod:`sb3_expert.bc.losses`). Weights are never
+    re-initialised; calling it again trains further. Target networks are synced at the end, and
+    the model is left ready for ``learn()`` and ``save()``.
+
+    :param model: any SB3 (or sb3-contrib) algorithm: PPO, A2C, SAC, TD3, DDPG, DQN, TQC, QR-DQN,
+        TRPO, MaskablePPO, ARS (not RecurrentPPO)
+    :param dataset: an :class:`ExpertDataset` (its train/validation split and batch size are used),
+        a :class:`Demonstrations`, or a ``.npz``/``.h5`` path (then 20% of the episodes are held out
+        for validation when ``val_interval`` is given, else everything trains)
+    :param n_epochs: passes over the training set
+    :param learning_rate: Adam's learning rate (a new Adam, as SB2 did; the model's optimizer is untouched)
+    :param adam_epsilon: Adam's epsilon
+    :param val_interval: log train and validation loss (and accuracy, for discrete actions) every
+        this many epochs; None: every ``n_epochs // 10`` (at least 1)
+    :param batch_size: rows per gradient step; default the dataset's (``ExpertDataset.batch_size``)
+    :param seed: seed of the batch order (and of the split, for a path or a Demonstrations)
+    :param value_warm_start: actor-critic policies: also fit the value head to the demonstrations'
+        discounted returns (``model.gamma``), so that PPO fine-tuning starts from a sensible critic
+    :param vf_coef: weight of the value loss with ``value_warm_start``
+    :param max_grad_norm: clip the gradients' norm (None: no clipping)
+    :param progress_bar: show a progress bar over epochs (tqdm/rich, as SB3's ``learn``)
+    :param verbose: 1 prints the logged values; default the model's ``verbose``
+    :return: the model, trained
+    :raises SpaceMismatchError: when the dataset's spaces do not fit the model's (before any training)
+    :raises TypeError: for a policy with no behaviour-cloning loss (RecurrentPPO), or bad arguments
+
+    .. code-block:: python
+
+        model = PPO("MlpPolicy", "CartPole-v1")
+        pretrain(model, ExpertDataset("expert_cartpole.npz", traj_limitation=10, verbose=0), n_epochs=20)
+        model.learn(10_000)
+    """
+    _check_args(model, n_epochs, learning_rate, batch_size, val_interval)
+    data = _as_dataset(dataset, validate=val_interval is not None, seed=seed)
+    transpose = check_dataset_spaces(model, data)
+    bc = loss_for(model.policy)
+    if value_warm_start and bc.value is None:
+        raise TypeError(
+            f"value_warm_start: only actor-critic policies have a value head, got {type(model.policy).__name__}"
+        )
+    if bc.on_start is not None:
+        bc.on_start(model)
+    cloner = _Cloner(model, bc, data, transpose, int(batch_size or data.batch_size), seed, value_warm_start)
+    parameters = list(model.policy.parameters() if value_warm_start else bc.parameters())
+    optimizer = th.optim.Adam(parameters, lr=learning_rate, eps=adam_epsilon)
+    logger = _logger(model, verbose)
+    interval = val_interval or max(1, n_epochs // 10)
+    epochs: Any = range(n_epochs)
+    if progress_bar:
+        from tqdm.rich import tqdm
+
+        epochs = tqdm(epochs, desc="pretrain", unit="epoch")
+    frozen = [p for p in parameters if not p.requires_grad]  # ARS trains without gradients
+    for p in frozen:
+        p.requires_grad_(True)
+    try:
+        for epoch in epochs:
+            train_loss = cloner.epoch(optimizer, parameters, vf_coef, max_grad_norm)
+            if (epoch + 1) % interval == 0 or epoch + 1 == n_epochs:
+                logger.record("pretrain/epoch", epoch + 1)
+                logger.record("pretrain/train_loss", train_loss)
+                if cloner.val is not None:
+                    val_loss, accuracy = cloner.validate()
+                    logger.record("pretrain/val_loss", val_loss)
+                    if accuracy is not None:
+                        logger.record("pretrain/val_accuracy", accuracy)
+                logger.dump(epoch + 1)
+    finally:
+        model.policy.set_training_mode(False)
+        for p in frozen:
+            p.requires_grad_(False)
+    _sync_targets(model.policy)
+    if bc.on_end is not None:
+        bc.on_end(model)
+    return model
+
+
+class _Cloner:
+    """The data of one ``pretrain()`` call on the device, and its training and validation passes."""
+
+    def __init__(
+        self, model: BaseAlgorithm, bc: BCLoss, data: ExpertDataset, transpose: bool, batch_size: int,
+        seed: int | None, warm: bool,
+    ) -> None:  # fmt: skip
+        self.model, self.bc, self.data, self.transpose = model, bc, data, transpose
+        self.policy = model.policy
+        self.device = model.policy.device
+        self.batch_size, self.seed, self.warm = batch_size, seed, warm
+        self.generator = th.Generator(device=self.device)
+        self.generator.manual_seed(int(np.random.default_rng(seed).integers(2**62)))
+        self.normalizer = _normalizer(model, data.demonstrations)
+        self.train = self.batches(data.train_indices)
+        self.val = self.batches(data.val_indices) if len(data.val_indices) else None
+
+    def prepare(
+        self, obs: ObsArray, actions: np.ndarray, returns: np.ndarray | None = None
+    ) -> tuple[Obs, tuple[th.Tensor, ...]]:
+        """Observations (normalised, transposed) and targets as tensors on the device."""
+        if self.normalizer is not None:
+            obs = self.normalizer.normalize_obs(obs)
+        tensors: tuple[th.Tensor, ...] = (self.bc.targets(actions, self.device),)
+        if returns is not None:
+            tensors += (th.as_tensor(returns, device=self.device),)
+        return _obs_tensor(obs, self.device, self.transpose), tensors
+
+    def batches(self, idx: np.ndarray) -> Any:
+        demos = self.data.demonstrations
+        if demos is None:
+            return _LazyBatches(self.prepare, self.data.reader, idx, self.batch_size, self.seed)
+        returns = None
+        if self.warm:
+            gamma = float(getattr(self.model, "gamma", 0.99))
+            returns = discounted_returns(demos.rewards, demos.episode_starts, gamma)[idx]
+        obs, tensors = self.prepare(_take(demos.obs, idx), demos.actions[idx], returns)
+        return _Batches(obs, tensors, self.batch_size, self.generator)
+
+    def epoch(
+        self, optimizer: th.optim.Optimizer, parameters: list[th.nn.Parameter], vf_coef: float,
+        max_grad_norm: float | None,
+    ) -> float:  # fmt: skip
+        """One pass over the training set; the mean loss (one device sync per epoch)."""
+        self.policy.set_training_mode(True)
+        total, count = th.zeros((), device=self.device), 0
+        for obs, tensors in self.train:
+            loss, _ = self.bc.loss(obs, tensors[0])
+            if self.warm:
+                assert self.bc.value is not None
+                loss = loss + vf_coef * th.nn.functional.mse_loss(self.bc.value(obs), tensors[1])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if max_grad_norm is not None:
+                th.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+            optimizer.step()
+            total += loss.detach() * len(tensors[0])
+            count += len(tensors[0])
+        return float(total) / max(count, 1)
+
+    def validate(self) -> tuple[float, float | None]:
+        """Validation loss, and accuracy of the greedy action for discrete actions."""
+        self.policy.set_training_mode(False)
+        return _evaluate(self.bc, self.val, self.device)
+
+
+def _evaluate(bc: BCLoss, batches: Any, device: th.device) -> tuple[float, float | None]:
+    total, correct, count, discrete = th.zeros((), device=device), th.zeros((), device=device), 0, False
+    with th.no_grad():
+        for obs, tensors in batches:
+            loss, right = bc.loss(obs, tensors[0])
+            total += loss * len(tensors[0])
+            count += len(tensors[0])
+            if right is not None:
+                correct += right
+                discrete = True
+    return float(total) / max(count, 1), (float(correct) / max(count, 1) if discrete else None)
+
+
+def _logger(model: BaseAlgorithm, verbose: int | None) -> Any:
+    """The model's SB3 logger when it has one (a custom one, or from an earlier ``learn()``); else a
+    new one configured as ``learn()`` would (stdout per ``verbose``, TensorBoard when configured),
+    left unattached so that ``learn()`` still configures its own."""
+    existing = getattr(model, "_logger", None)
+    if existing is not None:
+        return existing
+    return configure_logger(model.verbose if verbose is None else verbose, model.tensorboard_log, "pretrain")
+
+
+class PretrainMixin:
+    """Gives an SB3 algorithm class stable-baselines (v2)'s ``pretrain()`` method.
+
+    .. code-block:: python
+
+        class PretrainPPO(PretrainMixin, PPO):
+            pass
+
+        model = PretrainPPO("MlpPolicy", "CartPole-v1").pretrain(dataset, n_epochs=20)
+        model.save("ppo_cloned")
+        PretrainPPO.load("ppo_cloned")
+    """
+
+    def pretrain(
+        self,
+        dataset: ExpertDataset | Demonstrations | str | os.PathLike[str],
+        n_epochs: int = 10,
+        learning_rate: float = 1e-3,
+        adam_epsilon: float = 1e-8,
+        val_interval: int | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """SB2's ``model.pretrain(dataset, n_epochs, learning_rate, adam_epsilon, val_interval)``;
+        see :func:`pretrain` for the keyword-only extras."""
+        if not isinstance(self, BaseAlgorithm):
+            raise TypeError(f"PretrainMixin: mix it into an SB3 algorithm class, got {type(self).__name__}")
+        pretrain(self, dataset, n_epochs, learning_rate, adam_epsilon, val_interval, **kwargs)
+        return self

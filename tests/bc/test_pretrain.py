@@ -1,0 +1,262 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import Logger, make_output_format
+from stable_baselines3.common.monitor import Monitor
+
+from sb3_expert import (
+    Demonstrations,
+    ExpertDataset,
+    PretrainMixin,
+    SpaceMismatchError,
+    pretrain,
+    save_demonstrations,
+)
+from tests.helpers import expert_demos
+
+
+@pytest.fixture(scope="module")
+def cartpole_demos():
+    return expert_demos("CartPole-v1", 10)
+
+
+@pytest.fixture(scope="module")
+def pendulum_demos():
+    return expert_demos("Pendulum-v1", 50)
+
+
+def mean_return(model, env_id, n, seed=123):
+    env = Monitor(gym.make(env_id))
+    env.reset(seed=seed)
+    mean, _ = evaluate_policy(model, env, n_eval_episodes=n, deterministic=True)
+    return mean
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", [PPO, A2C, DQN])
+def test_cartpole_clone_reaches_475(cartpole_demos, algo):
+    model = algo("MlpPolicy", "CartPole-v1", seed=0)
+    assert pretrain(model, cartpole_demos, n_epochs=20) is model
+    assert mean_return(model, "CartPole-v1", 10) >= 475
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo, n_epochs", [(SAC, 30), (TD3, 30), (DDPG, 30), (PPO, 100)])
+def test_pendulum_clone_reaches_minus_250(pendulum_demos, algo, n_epochs):
+    model = algo("MlpPolicy", "Pendulum-v1", seed=0)
+    pretrain(model, pendulum_demos, n_epochs=n_epochs)
+    assert mean_return(model, "Pendulum-v1", 20) >= -250
+
+
+def test_targets_synced_then_learn(pendulum_demos, tmp_path):
+    model = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [16]}, learning_starts=10, seed=0)
+    before = [p.clone() for p in model.actor.parameters()]
+    pretrain(model, pendulum_demos.first_episodes(5), n_epochs=2)
+    assert any(not th.equal(a, b) for a, b in zip(before, model.actor.parameters()))
+    for online, target in ((model.actor, model.actor_target), (model.critic, model.critic_target)):
+        for p, q in zip(online.parameters(), target.parameters()):
+            assert th.equal(p, q)
+    model.learn(50)  # no crash
+    dqn = DQN("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [16]}, learning_starts=10, seed=0)
+    pretrain(dqn, expert_demos("CartPole-v1", 2), n_epochs=2)
+    for p, q in zip(dqn.q_net.parameters(), dqn.q_net_target.parameters()):
+        assert th.equal(p, q)
+    dqn.learn(50)
+    dqn.save(tmp_path / "dqn")
+    DQN.load(tmp_path / "dqn")
+
+
+def test_no_reinitialisation_and_repeatable(cartpole_demos):
+    model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [16]}, seed=0)
+    dataset = ExpertDataset(traj_data=cartpole_demos, verbose=0, seed=0, batch_size=256)
+    obs = th.as_tensor(cartpole_demos.obs[:500])
+    actions = th.as_tensor(cartpole_demos.actions[:500])
+
+    def nll():
+        with th.no_grad():
+            return -model.policy.evaluate_actions(obs, actions)[1].mean().item()
+
+    start = nll()
+    pretrain(model, dataset, n_epochs=2)
+    first = nll()
+    pretrain(model, dataset, n_epochs=2)
+    second = nll()
+    assert start > first > second  # the second call continues from the first: no reset
+
+
+class PretrainPPO(PretrainMixin, PPO):
+    pass
+
+
+def test_mixin_sb2_signature_and_load(cartpole_demos, tmp_path):
+    model = PretrainPPO("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [16]}, seed=0)
+    dataset = ExpertDataset(traj_data=cartpole_demos, verbose=0, seed=0)
+    assert model.pretrain(dataset, 3, 1e-3, 1e-8, 1) is model
+    model.save(tmp_path / "m")
+    loaded = PretrainPPO.load(tmp_path / "m")
+    obs = cartpole_demos.obs[:50]
+    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    loaded.pretrain(dataset, n_epochs=1)
+
+
+def test_logs_through_the_model_logger(cartpole_demos, tmp_path):
+    model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, seed=0)
+    model.set_logger(Logger(str(tmp_path), [make_output_format("csv", str(tmp_path))]))
+    dataset = ExpertDataset(traj_data=cartpole_demos, verbose=0, seed=0)
+    pretrain(model, dataset, n_epochs=4, val_interval=2)
+    import csv
+
+    with open(tmp_path / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["pretrain/epoch"] for r in rows] == ["2", "4"]
+    assert float(rows[1]["pretrain/val_loss"]) < float(rows[0]["pretrain/val_loss"])
+    assert 0.5 < float(rows[1]["pretrain/val_accuracy"]) <= 1.0
+    assert float(rows[1]["pretrain/train_loss"]) < float(rows[0]["pretrain/train_loss"])
+
+
+def test_progress_bar_and_path_input(cartpole_demos, tmp_path):
+    path = save_demonstrations(cartpole_demos.first_episodes(2), tmp_path / "d.h5")
+    model = DQN("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, seed=0)
+    pretrain(model, path, n_epochs=2, progress_bar=True)
+    lazy = ExpertDataset(expert_path=path, in_memory=False, verbose=0, batch_size=32)
+    pretrain(model, lazy, n_epochs=1)
+
+
+def test_space_mismatch_raises_before_training(pendulum_demos):
+    model = SAC("MlpPolicy", "MountainCarContinuous-v0", policy_kwargs={"net_arch": [8]}, seed=0)
+    before = [p.clone() for p in model.policy.parameters()]
+    with pytest.raises(
+        SpaceMismatchError, match=r"observation_space: the demonstrations have Box.*\(3,\).*but the model"
+    ):
+        pretrain(model, pendulum_demos, n_epochs=1)
+    assert all(th.equal(a, b) for a, b in zip(before, model.policy.parameters()))
+    ppo = PPO("MlpPolicy", "Acrobot-v1", policy_kwargs={"net_arch": [8]})
+    with pytest.raises(SpaceMismatchError):
+        pretrain(ppo, expert_demos("CartPole-v1", 1), n_epochs=1)
+
+
+def test_bad_arguments(cartpole_demos):
+    model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]})
+    with pytest.raises(ValueError, match="n_epochs: expected an integer >= 1, got 0"):
+        pretrain(model, cartpole_demos, n_epochs=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        pretrain(model, cartpole_demos, learning_rate=-1)
+    with pytest.raises(TypeError, match="dataset: expected an ExpertDataset"):
+        pretrain(model, [1, 2, 3])
+    with pytest.raises(TypeError, match="model: expected an SB3 algorithm"):
+        pretrain("PPO", cartpole_demos)
+    with pytest.raises(TypeError, match="value_warm_start: only actor-critic"):
+        pretrain(DQN("MlpPolicy", "CartPole-v1"), cartpole_demos, value_warm_start=True)
+
+
+def test_recurrent_ppo_refused(cartpole_demos):
+    sb3_contrib = pytest.importorskip("sb3_contrib")
+    model = sb3_contrib.RecurrentPPO("MlpLstmPolicy", "CartPole-v1", policy_kwargs={"lstm_hidden_size": 8})
+    with pytest.raises(TypeError, match="RecurrentPPO's LSTM policies need whole-episode sequences"):
+        pretrain(model, cartpole_demos, n_epochs=1)
+
+
+@pytest.mark.parametrize("name", ["TQC", "QRDQN", "TRPO", "ARS", "MaskablePPO"])
+def test_sb3_contrib_families(cartpole_demos, pendulum_demos, name):
+    sb3_contrib = pytest.importorskip("sb3_contrib")
+    continuous = name in ("TQC",)
+    env_id, demos = ("Pendulum-v1", pendulum_demos) if continuous else ("CartPole-v1", cartpole_demos)
+    kwargs = {"policy_kwargs": {"net_arch": [32]}}
+    model = getattr(sb3_contrib, name)("MlpPolicy", env_id, seed=0, **kwargs)
+    dataset = ExpertDataset(traj_data=demos.first_episodes(4), verbose=0, seed=0, batch_size=128)
+    obs = demos.obs[:400]
+    before = model.predict(obs, deterministic=True)[0]
+    pretrain(model, dataset, n_epochs=10, learning_rate=3e-3)
+    after = model.predict(obs, deterministic=True)[0]
+    expert = demos.actions[:400]
+    if name == "ARS":  # ARS's own weight vector follows, so learn() starts from the clone
+        th.testing.assert_close(model.weights, th.nn.utils.parameters_to_vector(model.policy.parameters()))
+    if continuous:
+        assert (
+            np.abs(after.reshape(expert.shape) - expert).mean() < np.abs(before.reshape(expert.shape) - expert).mean()
+        )
+    else:
+        assert (after == expert).mean() > 0.8
+
+
+def test_value_warm_start(cartpole_demos):
+    model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [32]}, seed=0)
+    obs = th.as_tensor(cartpole_demos.obs[:200])
+    with th.no_grad():
+        before = model.policy.predict_values(obs).mean().item()
+    pretrain(model, cartpole_demos, n_epochs=10, value_warm_start=True, learning_rate=3e-3)
+    with th.no_grad():
+        after = model.policy.predict_values(obs).mean().item()
+    assert abs(before) < 5 and after > 20  # discounted returns of 500-step episodes (gamma 0.99) near 100
+
+
+class DictObsCartPole(gym.ObservationWrapper):
+    def __init__(self, env):
+        super().__init__(env)
+        box = env.observation_space
+        self.observation_space = spaces.Dict(
+            {"position": spaces.Box(box.low[:2], box.high[:2]), "angle": spaces.Box(box.low[2:], box.high[2:])}
+        )
+
+    def observation(self, obs):
+        return {"position": obs[:2], "angle": obs[2:]}
+
+
+def test_dict_observations(cartpole_demos):
+    space = DictObsCartPole(gym.make("CartPole-v1")).observation_space
+    obs = {"position": cartpole_demos.obs[:, :2], "angle": cartpole_demos.obs[:, 2:]}
+    demos = Demonstrations(obs, cartpole_demos.actions, cartpole_demos.rewards, cartpole_demos.episode_starts,
+                           observation_space=space, action_space=cartpole_demos.action_space)  # fmt: skip
+    model = PPO("MultiInputPolicy", DictObsCartPole(gym.make("CartPole-v1")), policy_kwargs={"net_arch": [32]}, seed=0)
+    dataset = ExpertDataset(traj_data=demos, verbose=0, seed=0, batch_size=64)
+    val = {k: th.as_tensor(v[dataset.val_indices]) for k, v in obs.items()}
+    val_actions = th.as_tensor(demos.actions[dataset.val_indices])
+
+    def val_loss():
+        with th.no_grad():
+            return -model.policy.evaluate_actions(val, val_actions)[1].mean().item()
+
+    before = val_loss()
+    pretrain(model, dataset, n_epochs=10)
+    assert val_loss() < before
+    predicted = model.predict({k: v.numpy() for k, v in val.items()}, deterministic=True)[0]
+    assert (predicted == demos.actions[dataset.val_indices]).mean() > 0.85
+
+
+class ImageCartPole(gym.ObservationWrapper):
+    """CartPole seen as a tiny uint8 image: the state's four numbers drawn as bar heights."""
+
+    observation_space = spaces.Box(0, 255, (36, 36, 1), np.uint8)
+
+    def observation(self, obs):
+        return encode_image(obs[None])[0]
+
+
+def encode_image(states):
+    scales = np.array([2.4, 2.0, 0.21, 2.0])
+    levels = np.clip(((states / scales) + 1) * 18, 0, 35).astype(int)  # (N, 4) in [0, 35]
+    images = np.zeros((len(states), 36, 36, 1), np.uint8)
+    rows = np.arange(36)[None, :, None]
+    for k in range(4):
+        images[:, :, 9 * k : 9 * k + 9, 0] = np.where(rows[..., 0:1] < levels[:, k, None, None], 255, 0)
+    return images
+
+
+def test_image_observations(cartpole_demos):
+    env = ImageCartPole(gym.make("CartPole-v1"))
+    demos = Demonstrations(encode_image(cartpole_demos.obs), cartpole_demos.actions, cartpole_demos.rewards,
+                           cartpole_demos.episode_starts, observation_space=env.observation_space,
+                           action_space=cartpole_demos.action_space)  # fmt: skip
+    model = PPO("CnnPolicy", env, policy_kwargs={"net_arch": [32], "features_extractor_kwargs": {"features_dim": 32}},
+                seed=0)  # fmt: skip
+    assert model.observation_space.shape == (1, 36, 36)  # SB3 transposed the images: pretrain follows
+    dataset = ExpertDataset(traj_data=demos, verbose=0, seed=0, batch_size=64)
+    val_obs = demos.obs[dataset.val_indices]
+    before = (model.predict(val_obs, deterministic=True)[0] == demos.actions[dataset.val_indices]).mean()
+    pretrain(model, dataset, n_epochs=5)
+    after = (model.predict(val_obs, deterministic=True)[0] == demos.actions[dataset.val_indices]).mean()
+    assert after > max(before, 0.8)
