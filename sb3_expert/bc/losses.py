@@ -37,8 +37,9 @@ class BCLoss:
     :param name: the family, for messages and logs
     :param parameters: the parameters the loss trains
     :param targets: expert actions ``(N, ...)`` (env space, numpy) -> the tensor the loss compares with
-    :param loss: ``(obs, targets) -> (loss, correct)``: the mean loss, and for discrete actions the
-        number of batch rows whose greedy action equals the expert's (else None)
+    :param loss: ``(obs, targets) -> loss``, the batch's mean loss
+    :param correct: discrete actions: ``(obs, targets) ->`` the number of rows whose greedy action is
+        the expert's (computed for validation only)
     :param value: ``obs -> values (B,)`` for the optional value warm start (actor-critic only)
     :param on_start: called with the model before training (e.g. ARS's all-zero start)
     :param on_end: called with the model after training (e.g. ARS's weight vector)
@@ -47,7 +48,8 @@ class BCLoss:
     name: str
     parameters: Callable[[], Iterable[th.nn.Parameter]]
     targets: Callable[[np.ndarray, th.device], th.Tensor]
-    loss: Callable[[Obs, th.Tensor], tuple[th.Tensor, th.Tensor | None]]
+    loss: Callable[[Obs, th.Tensor], th.Tensor]
+    correct: Callable[[Obs, th.Tensor], th.Tensor] | None = None
     value: Callable[[Obs], th.Tensor] | None = None
     on_start: Callable[[Any], None] | None = None
     on_end: Callable[[Any], None] | None = None
@@ -83,63 +85,64 @@ def _scaled_box(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Tens
     return convert
 
 
-def _greedy_correct(logits: th.Tensor, targets: th.Tensor) -> th.Tensor:
-    return (logits.argmax(dim=-1) == targets).sum()
-
-
 def _actor_critic(policy: Any) -> BCLoss:
     if type(policy).__name__.startswith("Recurrent"):
         raise TypeError(
             "pretrain: RecurrentPPO's LSTM policies need whole-episode sequences and are not supported; "
             "clone into PPO (MlpPolicy) instead, or train RecurrentPPO with learn()"
         )
+
+    def loss(obs: Obs, targets: th.Tensor) -> th.Tensor:
+        return -policy.evaluate_actions(obs, targets)[1].mean()
+
+    def correct(obs: Obs, targets: th.Tensor) -> th.Tensor:
+        return (policy.get_distribution(obs).mode() == targets).sum()
+
     discrete = isinstance(policy.action_space, spaces.Discrete)
-
-    def loss(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
-        _, log_prob, _ = policy.evaluate_actions(obs, targets)
-        correct = None
-        if discrete:
-            with th.no_grad():
-                correct = (policy.get_distribution(obs).mode() == targets).sum()
-        return -log_prob.mean(), correct
-
     return BCLoss(
         "actor-critic likelihood",
         policy.parameters,
         _env_actions(policy),
         loss,
+        correct=correct if discrete else None,
         value=lambda obs: policy.predict_values(obs).flatten(),
     )
 
 
 def _squashed_actor(policy: Any) -> BCLoss:  # SAC, TQC
-    def loss(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
-        return F.mse_loss(policy.actor(obs, deterministic=True), targets), None
+    def loss(obs: Obs, targets: th.Tensor) -> th.Tensor:
+        return F.mse_loss(policy.actor(obs, deterministic=True), targets)
 
     return BCLoss("actor regression (scaled actions)", policy.actor.parameters, _scaled_box(policy), loss)
 
 
 def _deterministic_actor(policy: Any) -> BCLoss:  # TD3, DDPG
-    def loss(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
-        return F.mse_loss(policy.actor(obs), targets), None
+    def loss(obs: Obs, targets: th.Tensor) -> th.Tensor:
+        return F.mse_loss(policy.actor(obs), targets)
 
     return BCLoss("actor regression (scaled actions)", policy.actor.parameters, _scaled_box(policy), loss)
 
 
-def _q_logits(policy: Any, q_values: Callable[[Obs], th.Tensor], net: th.nn.Module) -> BCLoss:
-    def loss(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
-        logits = q_values(obs)
-        return F.cross_entropy(logits, targets), _greedy_correct(logits.detach(), targets)
-
-    return BCLoss("Q-values as logits", net.parameters, _env_actions(policy), loss)
+def _logits_loss(name: str, logits: Callable[[Obs], th.Tensor], parameters: Any, targets: Any) -> BCLoss:
+    """Cross-entropy on ``logits(obs)``; the greedy action is their argmax."""
+    return BCLoss(
+        name,
+        parameters,
+        targets,
+        lambda obs, target: F.cross_entropy(logits(obs), target),
+        correct=lambda obs, target: (logits(obs).argmax(dim=-1) == target).sum(),
+    )
 
 
 def _dqn(policy: Any) -> BCLoss:
-    return _q_logits(policy, policy.q_net, policy.q_net)
+    return _logits_loss("Q-values as logits", policy.q_net, policy.q_net.parameters, _env_actions(policy))
 
 
 def _qrdqn(policy: Any) -> BCLoss:
-    return _q_logits(policy, lambda obs: policy.quantile_net(obs).mean(dim=1), policy.quantile_net)
+    def q_values(obs: Obs) -> th.Tensor:
+        return policy.quantile_net(obs).mean(dim=1)
+
+    return _logits_loss("Q-values as logits", q_values, policy.quantile_net.parameters, _env_actions(policy))
 
 
 def _ars_start(model: Any) -> None:
@@ -160,22 +163,18 @@ def _ars(policy: Any) -> BCLoss:
     if isinstance(policy.action_space, spaces.Discrete):
         start = int(policy.action_space.start)
 
-        def logits_loss(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
-            logits = policy.action_net(policy.extract_features(obs, policy.features_extractor))
-            return F.cross_entropy(logits, targets), _greedy_correct(logits.detach(), targets)
+        def logits(obs: Obs) -> th.Tensor:
+            return policy.action_net(policy.extract_features(obs, policy.features_extractor))
 
         def discrete_targets(actions: np.ndarray, device: th.device) -> th.Tensor:
             return th.as_tensor(actions.reshape(-1) - start, dtype=th.long, device=device)
 
-        return BCLoss(
-            "ARS logits", policy.parameters, discrete_targets, logits_loss, on_start=_ars_start, on_end=_ars_end
-        )
-
-    def regression(obs: Obs, targets: th.Tensor) -> tuple[th.Tensor, th.Tensor | None]:
-        return F.mse_loss(policy(obs), targets), None
-
-    targets = _scaled_box(policy) if policy.squash_output else _env_actions(policy)
-    return BCLoss("ARS regression", policy.parameters, targets, regression, on_start=_ars_start, on_end=_ars_end)
+        bc = _logits_loss("ARS logits", logits, policy.parameters, discrete_targets)
+    else:
+        targets = _scaled_box(policy) if policy.squash_output else _env_actions(policy)
+        bc = BCLoss("ARS regression", policy.parameters, targets, lambda obs, target: F.mse_loss(policy(obs), target))
+    bc.on_start, bc.on_end = _ars_start, _ars_end
+    return bc
 
 
 LOSSES: dict[str, Callable[[Any], BCLoss]] = {

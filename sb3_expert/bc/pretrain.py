@@ -26,7 +26,7 @@ from typing_extensions import Self
 from sb3_expert.bc.losses import BCLoss, Obs, loss_for
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations, ObsArray
-from sb3_expert.data.spaces import check_spaces_match
+from sb3_expert.data.spaces import check_spaces_match, row_nbytes
 from sb3_expert.errors import SpaceMismatchError
 
 __all__ = ["PretrainMixin", "pretrain"]
@@ -149,8 +149,10 @@ class _LazyBatches:
     shuffled on the device: memory holds one window, never the whole dataset."""
 
     def __init__(self, prepare: Any, reader: Any, indices: np.ndarray, batch_size: int, seed: int | None,
-                 window: int = 65_536) -> None:  # fmt: skip
+                 window_bytes: int = 64 * 2**20) -> None:  # fmt: skip
         self.prepare, self.reader, self.batch_size = prepare, reader, batch_size
+        row_bytes = row_nbytes(reader.observation_space) + row_nbytes(reader.action_space)
+        window = max(batch_size, window_bytes // row_bytes)
         self.windows = [indices[i : i + window] for i in range(0, len(indices), window)]
         self.rng = np.random.default_rng(seed)
         self.n = len(indices)
@@ -329,9 +331,9 @@ class _Cloner:
     ) -> float:  # fmt: skip
         """One pass over the training set; the mean loss (one device sync per epoch)."""
         self.policy.set_training_mode(True)
-        total, count = th.zeros((), device=self.device), 0
+        losses, sizes = [], []
         for obs, tensors in self.train:
-            loss, _ = self.bc.loss(obs, tensors[0])
+            loss = self.bc.loss(obs, tensors[0])
             if self.warm:
                 assert self.bc.value is not None
                 loss = loss + vf_coef * th.nn.functional.mse_loss(self.bc.value(obs), tensors[1])
@@ -340,9 +342,12 @@ class _Cloner:
             if max_grad_norm is not None:
                 th.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
             optimizer.step()
-            total += loss.detach() * len(tensors[0])
-            count += len(tensors[0])
-        return float(total) / max(count, 1)
+            losses.append(loss.detach())
+            sizes.append(len(tensors[0]))
+        if not losses:
+            return float("nan")
+        weights = th.as_tensor(sizes, dtype=th.float32, device=self.device)
+        return float((th.stack(losses) * weights).sum() / weights.sum())
 
     def validate(self) -> tuple[float, float | None]:
         """Validation loss, and accuracy of the greedy action for discrete actions."""
@@ -351,16 +356,15 @@ class _Cloner:
 
 
 def _evaluate(bc: BCLoss, batches: Any, device: th.device) -> tuple[float, float | None]:
-    total, correct, count, discrete = th.zeros((), device=device), th.zeros((), device=device), 0, False
+    total, correct, count = th.zeros((), device=device), th.zeros((), device=device), 0
     with th.no_grad():
         for obs, tensors in batches:
-            loss, right = bc.loss(obs, tensors[0])
-            total += loss * len(tensors[0])
+            total += bc.loss(obs, tensors[0]) * len(tensors[0])
+            if bc.correct is not None:
+                correct += bc.correct(obs, tensors[0])
             count += len(tensors[0])
-            if right is not None:
-                correct += right
-                discrete = True
-    return float(total) / max(count, 1), (float(correct) / max(count, 1) if discrete else None)
+    count = max(count, 1)
+    return float(total) / count, (float(correct) / count if bc.correct is not None else None)
 
 
 def _logger(model: BaseAlgorithm, verbose: int | None) -> Any:

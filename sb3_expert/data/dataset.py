@@ -21,6 +21,7 @@ from gymnasium import spaces
 from sb3_expert.data.demonstrations import Demonstrations, ObsArray
 from sb3_expert.data.loader import DataLoader
 from sb3_expert.data.paths import check_input_path, format_of
+from sb3_expert.data.spaces import row_nbytes
 from sb3_expert.errors import DemonstrationError, EmptyDatasetError
 
 __all__ = ["ExpertDataset"]
@@ -33,13 +34,6 @@ def _memory_bytes() -> int:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
         return 8 * 2**30
-
-
-def _row_bytes(space: spaces.Space) -> int:
-    if isinstance(space, spaces.Dict):
-        return sum(_row_bytes(sub) for sub in space.spaces.values())
-    assert space.shape is not None and space.dtype is not None
-    return max(1, int(np.prod(space.shape, dtype=np.int64))) * np.dtype(space.dtype).itemsize
 
 
 class ExpertDataset:
@@ -168,7 +162,7 @@ class ExpertDataset:
 
         reader = HDF5Reader(expert_path)
         if in_memory is None:
-            in_memory = reader.n_steps * _row_bytes(reader.observation_space) < _memory_bytes() // 4
+            in_memory = reader.n_steps * row_nbytes(reader.observation_space) < _memory_bytes() // 4
         if in_memory:
             with reader:
                 self.demonstrations = reader.load()

@@ -28,6 +28,7 @@ __all__ = [
     "describe_space",
     "infer_space",
     "is_image_observation",
+    "row_nbytes",
     "space_from_json",
     "space_to_json",
     "step_layout",
@@ -78,6 +79,14 @@ def step_layout(space: spaces.Space) -> tuple[tuple[int, ...], np.dtype]:
         return (), np.dtype(space.dtype)
     assert space.shape is not None and space.dtype is not None, space
     return tuple(space.shape), np.dtype(space.dtype)
+
+
+def row_nbytes(space: spaces.Space) -> int:
+    """Bytes of one step of ``space`` as stored (all keys of a Dict)."""
+    if isinstance(space, spaces.Dict):
+        return sum(row_nbytes(sub) for sub in space.spaces.values())
+    shape, dtype = step_layout(space)
+    return max(1, int(np.prod(shape, dtype=np.int64))) * dtype.itemsize
 
 
 def is_image_observation(space: spaces.Space) -> bool:

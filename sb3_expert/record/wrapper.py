@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
-import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
 from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.data.spaces import row_nbytes
 from sb3_expert.errors import DemonstrationError
 from sb3_expert.record.streams import Sink, Stream
 
@@ -25,9 +25,7 @@ class ActionError(DemonstrationError):
 
 def buffer_rows(observation_space: spaces.Space, chunk_size: int, max_bytes: int = 32 * 2**20) -> int:
     """Rows per recording buffer: ``chunk_size``, fewer for large (image) observations."""
-    subs = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
-    row = sum(int(np.prod(s.shape or (1,), dtype=np.int64)) * np.dtype(s.dtype or np.float64).itemsize for s in subs)
-    return int(max(16, min(chunk_size, max_bytes // max(row, 1))))
+    return int(max(16, min(chunk_size, max_bytes // row_nbytes(observation_space))))
 
 
 def env_metadata(env: Any, producer: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
