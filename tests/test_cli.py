@@ -1,0 +1,49 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sb3_expert import load_demonstrations
+from tests.helpers import FIXTURES, needs_fixtures
+
+SCRIPT = Path(sys.executable).parent / "sb3-expert"
+
+
+def run(*args, cwd=None):
+    cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "sb3_expert"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.mark.slow
+def test_demo_table_plot_and_clone_quality(tmp_path):
+    result = run("demo", "--out", str(tmp_path / "out"), "--eval-episodes", "10")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split("  ")[0].strip(): line.split() for line in result.stdout.splitlines() if "  " in line}
+    expert = float(lines["expert (controller)"][2])
+    clone = float(lines["PPO clone (pretrain)"][3])
+    assert clone >= 0.9 * expert
+    assert (tmp_path / "out" / "returns.png").read_bytes()[:4] == b"\x89PNG"
+    assert load_demonstrations(tmp_path / "out" / "demos.h5").n_episodes == 10
+
+
+@needs_fixtures
+def test_info_and_convert(tmp_path):
+    src = FIXTURES / "sb2" / "expert_cartpole.npz"
+    info = run("info", str(src), "--plot", str(tmp_path / "hist.png"))
+    assert info.returncode == 0, info.stderr
+    assert "steps:             49527" in info.stdout and "episodes:          100" in info.stdout
+    assert (tmp_path / "hist.png").exists()
+    conv = run("convert", str(src), str(tmp_path / "c.h5"))
+    assert conv.returncode == 0 and load_demonstrations(tmp_path / "c.h5").n_steps == 49527
+    again = run("convert", str(src), str(tmp_path / "c.h5"))
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_bad_input_one_line_exit_2(tmp_path):
+    result = run("info", str(tmp_path / "missing.npz"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "no such file" in result.stderr
+    assert run("frobnicate").returncode == 2
+    help_text = run("--help").stdout
+    assert "sb3-expert demo" in help_text and "examples:" in help_text
