@@ -7,19 +7,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_expert import ActionError, OutputExistsError, generate_expert_traj, load_demonstrations
 from sb3_expert.data.npz import load_npz
+from tests.helpers import pendulum_expert as pid
 
 SB2_KEYS = {"actions", "obs", "rewards", "episode_returns", "episode_starts"}
-
-
-def pid(obs):
-    """A Pendulum-v1 controller: pump energy while hanging, PD control near the top."""
-    cos, sin, velocity = obs
-    if cos > 0.85:
-        torque = -12.0 * np.arctan2(sin, cos) - 2.5 * velocity
-    else:
-        energy = velocity**2 / 6 + 5.0 * (cos - 1)  # 0 at rest upright
-        torque = 2.0 * np.sign(velocity) if energy < 0 else 0.0
-    return np.clip([torque], -2.0, 2.0).astype(np.float32)
 
 
 def test_with_a_model_sb2_suffix_rule(tmp_path):
