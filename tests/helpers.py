@@ -110,3 +110,29 @@ def expert_demos(env_id: str, n_episodes: int, seed: int = 0, **make_kwargs: obj
     demos = env.demonstrations
     env.close()
     return demos
+
+
+ZOO_EXPERTS = {"CartPole-v1": ("ppo", "PPO"), "Pendulum-v1": ("sac", "SAC")}
+
+
+def zoo_expert_demos(env_id: str, n_episodes: int, seed: int = 0) -> Demonstrations:
+    """Demonstrations of the rl-baselines3-zoo agent in the shared fixtures (trained with an older
+    SB3 and gym), recorded with generate_expert_traj. The spaces come from the env, as the models'
+    pickled gym spaces cannot be read without gym."""
+    import tempfile
+
+    import gymnasium as gym
+    import stable_baselines3
+
+    from sb3_expert import generate_expert_traj, load_demonstrations
+
+    folder, algo = ZOO_EXPERTS[env_id]
+    env = gym.make(env_id)
+    zero = lambda _: 0.0  # noqa: E731 - schedules are only needed to train
+    custom = {"observation_space": env.observation_space, "action_space": env.action_space,
+              "lr_schedule": zero, "learning_rate": 0.0, "clip_range": zero}  # fmt: skip
+    path = FIXTURES / "rl-zoo" / folder / f"{env_id}_1" / f"{env_id}.zip"
+    model = getattr(stable_baselines3, algo).load(path, custom_objects=custom, device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_expert_traj(model, f"{tmp}/demos.h5", env, n_episodes=n_episodes, seed=seed)
+        return load_demonstrations(f"{tmp}/demos.h5")

@@ -16,7 +16,12 @@ from sb3_expert import (
     pretrain,
     save_demonstrations,
 )
-from tests.helpers import expert_demos
+from tests.helpers import FIXTURES, expert_demos, zoo_expert_demos
+
+SOURCES = [
+    "controller",
+    pytest.param("rl-zoo", marks=pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"needs the fixtures at {FIXTURES}")),
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,19 +41,36 @@ def mean_return(model, env_id, n, seed=123):
     return mean
 
 
+_DEMOS: dict = {}
+
+
+def demos_from(source, env_id, n_episodes):
+    """Expert demonstrations: a scripted controller's, or the rl-zoo fixture agent's (cached)."""
+    key = (source, env_id, n_episodes)
+    if key not in _DEMOS:
+        make = zoo_expert_demos if source == "rl-zoo" else expert_demos
+        _DEMOS[key] = make(env_id, n_episodes)
+    return _DEMOS[key]
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("algo", [PPO, A2C, DQN])
-def test_cartpole_clone_reaches_475(cartpole_demos, algo):
+def test_cartpole_clone_reaches_475(source, algo):
+    demos = demos_from(source, "CartPole-v1", 10)
+    assert demos.n_episodes == 10 and demos.episode_returns.mean() >= 475
     model = algo("MlpPolicy", "CartPole-v1", seed=0)
-    assert pretrain(model, cartpole_demos, n_epochs=20) is model
+    assert pretrain(model, demos, n_epochs=20) is model
     assert mean_return(model, "CartPole-v1", 10) >= 475
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("algo, n_epochs", [(SAC, 30), (TD3, 30), (DDPG, 30), (PPO, 100)])
-def test_pendulum_clone_reaches_minus_250(pendulum_demos, algo, n_epochs):
+def test_pendulum_clone_reaches_minus_250(source, algo, n_epochs):
+    demos = demos_from(source, "Pendulum-v1", 50)
     model = algo("MlpPolicy", "Pendulum-v1", seed=0)
-    pretrain(model, pendulum_demos, n_epochs=n_epochs)
+    pretrain(model, demos, n_epochs=n_epochs)
     assert mean_return(model, "Pendulum-v1", 20) >= -250
 
 
