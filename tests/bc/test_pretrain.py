@@ -282,3 +282,69 @@ def test_image_observations(cartpole_demos):
     pretrain(model, dataset, n_epochs=5)
     after = (model.predict(val_obs, deterministic=True)[0] == demos.actions[dataset.val_indices]).mean()
     assert after > max(before, 0.8)
+
+
+class MultiActionEnv(gym.Env):
+    """A tiny env whose expert action is a function of the observation, for MultiDiscrete and
+    MultiBinary action spaces."""
+
+    observation_space = spaces.Box(-1, 1, (4,), np.float32)
+
+    def __init__(self, action_space):
+        self.action_space = action_space
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+def expert_action(obs, space):
+    if isinstance(space, spaces.MultiDiscrete):
+        return np.stack([(obs[:, 0] > 0) * 2, (obs[:, 1] > 0).astype(int)], axis=1).astype(space.dtype)
+    return (obs[:, :3] > 0).astype(space.dtype)
+
+
+@pytest.mark.parametrize("space", [spaces.MultiDiscrete([3, 2]), spaces.MultiBinary(3)], ids=str)
+def test_multidiscrete_and_multibinary(space):
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(-1, 1, (2000, 4)).astype(np.float32)
+    starts = np.zeros(2000, bool)
+    starts[::100] = True
+    demos = Demonstrations(obs, expert_action(obs, space), np.zeros(2000), starts,
+                           observation_space=MultiActionEnv.observation_space, action_space=space)  # fmt: skip
+    model = PPO("MlpPolicy", MultiActionEnv(space), policy_kwargs={"net_arch": [32]}, seed=0)
+    pretrain(model, demos, n_epochs=10, learning_rate=3e-3)
+    test_obs = rng.uniform(-1, 1, (500, 4)).astype(np.float32)
+    predicted = model.predict(test_obs, deterministic=True)[0]
+    assert (predicted == expert_action(test_obs, space)).all(axis=1).mean() > 0.9
+
+
+def test_gsde_policy(pendulum_demos):
+    model = PPO("MlpPolicy", "Pendulum-v1", use_sde=True, policy_kwargs={"net_arch": [32]}, seed=0)
+    obs, expert = pendulum_demos.obs[-2000:], pendulum_demos.actions[-2000:]  # held-out episodes
+
+    def error():
+        return np.abs(np.clip(model.predict(obs, deterministic=True)[0], -2, 2) - expert).mean()
+
+    before = error()
+    pretrain(model, pendulum_demos.first_episodes(40), n_epochs=10, learning_rate=3e-3)
+    assert error() < 0.75 * before
+    model.learn(64)
+
+
+def test_vecnormalize_statistics_fitted_then_used(pendulum_demos):
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    venv = VecNormalize(DummyVecEnv([lambda: gym.make("Pendulum-v1")]))
+    model = SAC("MlpPolicy", venv, policy_kwargs={"net_arch": [32]}, seed=0)
+    pretrain(model, pendulum_demos.first_episodes(20), n_epochs=10, learning_rate=3e-3)
+    np.testing.assert_allclose(
+        venv.obs_rms.mean, pendulum_demos.first_episodes(20).obs.mean(axis=0), rtol=1e-4, atol=1e-4
+    )
+    # the clone acts on normalised observations: predict through the same statistics
+    obs = pendulum_demos.obs[-2000:]
+    actions = model.predict(venv.normalize_obs(obs), deterministic=True)[0]
+    assert np.abs(actions - pendulum_demos.actions[-2000:]).mean() < 0.2
