@@ -27,6 +27,7 @@ from sb3_expert.errors import (
     UnsupportedFormatVersionError,
     UnsupportedSpaceError,
 )
+from sb3_expert.experts import ExpertLoaderError, load_model, load_policy, policy_registry, save_expert
 from sb3_expert.record import (
     ActionError,
     RecordDemonstrations,
@@ -55,6 +56,11 @@ __all__ = [
     "RecordExpert",
     "VecRecordDemonstrations",
     "generate_expert_traj",
+    # experts
+    "load_model",
+    "load_policy",
+    "policy_registry",
+    "save_expert",
     # behaviour cloning
     "PretrainMixin",
     "fill_replay_buffer",
@@ -65,6 +71,7 @@ __all__ = [
     "DemonstrationFileError",
     "DemonstrationFileNotFoundError",
     "EmptyDatasetError",
+    "ExpertLoaderError",
     "OutputExistsError",
     "SpaceMismatchError",
     "UnsupportedFormatVersionError",

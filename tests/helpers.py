@@ -117,22 +117,16 @@ ZOO_EXPERTS = {"CartPole-v1": ("ppo", "PPO"), "Pendulum-v1": ("sac", "SAC")}
 
 def zoo_expert_demos(env_id: str, n_episodes: int, seed: int = 0) -> Demonstrations:
     """Demonstrations of the rl-baselines3-zoo agent in the shared fixtures (trained with an older
-    SB3 and gym), recorded with generate_expert_traj. The spaces come from the env, as the models'
-    pickled gym spaces cannot be read without gym."""
+    SB3 and gym), loaded with load_policy and recorded with generate_expert_traj."""
     import tempfile
 
     import gymnasium as gym
-    import stable_baselines3
+    from stable_baselines3.common.env_util import make_vec_env
 
-    from sb3_expert import generate_expert_traj, load_demonstrations
+    from sb3_expert import generate_expert_traj, load_demonstrations, load_policy
 
-    folder, algo = ZOO_EXPERTS[env_id]
-    env = gym.make(env_id)
-    zero = lambda _: 0.0  # noqa: E731 - schedules are only needed to train
-    custom = {"observation_space": env.observation_space, "action_space": env.action_space,
-              "lr_schedule": zero, "learning_rate": 0.0, "clip_range": zero}  # fmt: skip
-    path = FIXTURES / "rl-zoo" / folder / f"{env_id}_1" / f"{env_id}.zip"
-    model = getattr(stable_baselines3, algo).load(path, custom_objects=custom, device="cpu")
+    folder, _ = ZOO_EXPERTS[env_id]
+    policy = load_policy(folder, make_vec_env(env_id), path=FIXTURES / "rl-zoo" / folder / f"{env_id}_1")
     with tempfile.TemporaryDirectory() as tmp:
-        generate_expert_traj(model, f"{tmp}/demos.h5", env, n_episodes=n_episodes, seed=seed)
+        generate_expert_traj(policy, f"{tmp}/demos.h5", gym.make(env_id), n_episodes=n_episodes, seed=seed)
         return load_demonstrations(f"{tmp}/demos.h5")

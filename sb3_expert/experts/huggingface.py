@@ -1,0 +1,120 @@
+"""Loaders from the Hugging Face Hub, through huggingface-sb3's naming scheme.
+
+``<algo>-huggingface`` loads ``<organization>/<algo>-<EnvironmentName>`` and its file
+``<algo>-<EnvironmentName>.zip`` (``ModelRepoId``, ``ModelName``), and ``vec_normalize.pkl`` when
+the repository has one. ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE`` work as in huggingface_hub.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_expert.experts.registry import ExpertLoaderError
+from sb3_expert.experts.sb3 import ExpertModel, expert_policy, load_model
+
+__all__ = ["download", "load_from_hub_model", "save_expert"]
+
+
+def download(algo: str, env_name: str, organization: str = "HumanCompatibleAI",
+             revision: str | None = None) -> tuple[Path, Path | None]:  # fmt: skip
+    """Fetch (or find in the cache) an expert's ``.zip`` and its ``vec_normalize.pkl`` (None when absent).
+
+    :raises ExpertLoaderError: naming the repository id and the file when either is missing
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_sb3 import EnvironmentName, ModelName, ModelRepoId
+
+    model_name = ModelName(algo, EnvironmentName(env_name))
+    repo_id = str(ModelRepoId(organization, model_name))
+    try:
+        zip_path = hf_hub_download(repo_id, model_name.filename, revision=revision, library_name="sb3-expert")
+    except RepositoryNotFoundError as e:
+        raise ExpertLoaderError(f"Hub: no repository {repo_id!r} (looked for {model_name.filename})") from e
+    except (EntryNotFoundError, LocalEntryNotFoundError) as e:
+        raise ExpertLoaderError(f"Hub: no file {model_name.filename!r} in {repo_id!r} (or not cached offline)") from e
+    try:
+        norm_path: str | None = hf_hub_download(repo_id, "vec_normalize.pkl", revision=revision,
+                                                library_name="sb3-expert")  # fmt: skip
+    except (EntryNotFoundError, LocalEntryNotFoundError):
+        norm_path = None
+    return Path(zip_path), None if norm_path is None else Path(norm_path)
+
+
+def load_from_hub_model(algo: str, venv: VecEnv, env_name: str, *, organization: str = "HumanCompatibleAI",
+                        revision: str | None = None, device: str = "auto") -> ExpertModel:  # fmt: skip
+    """The whole algorithm and its VecNormalize statistics, from the Hub."""
+    zip_path, norm_path = download(algo, env_name, organization, revision)
+    return load_model(algo, venv, zip_path, device=device, vec_normalize_path=norm_path)
+
+
+def _hub_loader(algo: str) -> Any:
+    def load(venv: VecEnv, env_name: str, *, organization: str = "HumanCompatibleAI", revision: str | None = None,
+             device: str = "auto", normalize: bool = True) -> BasePolicy:  # fmt: skip
+        model = load_from_hub_model(algo, venv, env_name, organization=organization, revision=revision, device=device)
+        return expert_policy(model, normalize)
+
+    load.__name__ = load.__qualname__ = f"load_{algo}"
+    load.__doc__ = f"The ``{algo}-huggingface`` expert type: ``{algo}`` from the Hugging Face Hub."
+    return load
+
+
+load_ppo = _hub_loader("ppo")
+load_a2c = _hub_loader("a2c")
+load_sac = _hub_loader("sac")
+load_td3 = _hub_loader("td3")
+load_ddpg = _hub_loader("ddpg")
+load_dqn = _hub_loader("dqn")
+load_tqc = _hub_loader("tqc")
+load_qrdqn = _hub_loader("qrdqn")
+load_trpo = _hub_loader("trpo")
+load_ars = _hub_loader("ars")
+load_recurrentppo = _hub_loader("recurrentppo")
+load_maskableppo = _hub_loader("maskableppo")
+
+
+def save_expert(
+    model: Any,
+    folder: str | Path,
+    env_id: str,
+    *,
+    vec_normalize: Any = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``model`` (and its VecNormalize statistics) in huggingface-sb3's layout:
+    ``<folder>/<algo>-<EnvironmentName>.zip`` and ``vec_normalize.pkl``, so that huggingface-sb3's
+    ``push_to_hub`` can upload the folder and ``load_policy(algo, venv, path=folder)`` (or
+    ``<algo>-huggingface`` once pushed) loads it back.
+
+    :param model: a trained SB3 / sb3-contrib algorithm
+    :param folder: the folder (created when missing)
+    :param env_id: the gymnasium id the model was trained on
+    :param vec_normalize: statistics to save; default the model's own VecNormalize, if any
+    :param overwrite: replace files already there
+    :return: the model's ``.zip``
+    :raises OutputExistsError: when the files exist and ``overwrite`` is False
+    """
+    from huggingface_sb3 import EnvironmentName, ModelName
+
+    from sb3_expert.data.paths import check_output_path
+    from sb3_expert.experts.sb3 import ALGORITHMS
+
+    names = {cls: key for key, (_, cls) in ALGORITHMS.items()}
+    algo = names.get(type(model).__name__) or next(
+        (names[c.__name__] for c in type(model).__mro__ if c.__name__ in names), None
+    )
+    if algo is None:
+        raise TypeError(f"model: expected an SB3 or sb3-contrib algorithm, got {type(model).__name__}")
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    zip_path = check_output_path(out / ModelName(algo, EnvironmentName(env_id)).filename, overwrite=overwrite)
+    norm = vec_normalize if vec_normalize is not None else model.get_vec_normalize_env()
+    norm_path = check_output_path(out / "vec_normalize.pkl", overwrite=overwrite) if norm is not None else None
+    model.save(zip_path)
+    if norm is not None and norm_path is not None:
+        norm.save(norm_path)
+    return zip_path

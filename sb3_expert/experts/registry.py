@@ -1,0 +1,108 @@
+"""A typed, lazy registry of expert loaders: ``policy_registry`` and ``load_policy``, as in ``imitation``.
+
+A loader takes the VecEnv first, then its own keyword arguments, and returns an SB3 policy::
+
+    def my_policy_loader(venv, some_param: int) -> policies.BasePolicy: ...
+    policy_registry.register("my-policy", my_policy_loader)
+    load_policy("my-policy", venv, some_param=42)
+
+Built-in loaders are registered by dotted path and imported on first use, so importing
+``sb3_expert`` imports neither sb3-contrib nor huggingface_hub.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, Protocol, TypeVar
+
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.vec_env import VecEnv
+
+__all__ = ["ExpertLoaderError", "PolicyLoaderFn", "Registry", "load_policy", "policy_registry"]
+
+T = TypeVar("T")
+
+
+class ExpertLoaderError(ValueError, KeyError):
+    """An unknown loader name, a name registered twice, or an expert that cannot be loaded."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class PolicyLoaderFn(Protocol):
+    """``loader(venv, **kwargs) -> BasePolicy``."""
+
+    def __call__(self, venv: VecEnv, **kwargs: Any) -> BasePolicy: ...
+
+
+class Registry(Generic[T]):
+    """Names to values, registered once each; values may be given as ``"module:attribute"`` and are
+    then imported when first looked up."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._entries: dict[str, T | str] = {}
+
+    def register(self, key: str, value: T | None = None, *, indirect: str | None = None) -> None:
+        """Register ``value`` (or the dotted path ``indirect``) under ``key``.
+
+        :raises ExpertLoaderError: when ``key`` is taken
+        """
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"key: expected a non-empty string, got {key!r}")
+        if (value is None) == (indirect is None):
+            raise TypeError("register: expected exactly one of value and indirect")
+        if key in self._entries:
+            raise ExpertLoaderError(f"{self.what} {key!r} is already registered; pick another name")
+        self._entries[key] = value if value is not None else indirect  # type: ignore[assignment]
+
+    def get(self, key: str) -> T:
+        """The value under ``key`` (imported on first use).
+
+        :raises ExpertLoaderError: for an unknown key, listing the known ones
+        """
+        if key not in self._entries:
+            raise ExpertLoaderError(f"unknown {self.what} {key!r}; known: {', '.join(sorted(self._entries))}")
+        value = self._entries[key]
+        if isinstance(value, str):
+            module, _, attribute = value.partition(":")
+            value = getattr(importlib.import_module(module), attribute)
+            self._entries[key] = value
+        return value
+
+    def keys(self) -> list[str]:
+        """The registered names, sorted."""
+        return sorted(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+
+policy_registry: Registry[PolicyLoaderFn | Callable[..., BasePolicy]] = Registry("policy type")
+"""The registry of expert types: ``ppo``, ``sac``, ..., ``ppo-huggingface``, ..., ``random``, ``zero``."""
+
+SB3_ALGOS = ("ppo", "a2c", "sac", "td3", "ddpg", "dqn")
+CONTRIB_ALGOS = ("tqc", "qrdqn", "trpo", "ars", "recurrentppo", "maskableppo")
+
+for _algo in SB3_ALGOS + CONTRIB_ALGOS:
+    policy_registry.register(_algo, indirect=f"sb3_expert.experts.sb3:load_{_algo}")
+    policy_registry.register(f"{_algo}-huggingface", indirect=f"sb3_expert.experts.huggingface:load_{_algo}")
+policy_registry.register("random", indirect="sb3_expert.experts.sb3:load_random")
+policy_registry.register("zero", indirect="sb3_expert.experts.sb3:load_zero")
+
+
+def load_policy(policy_type: str, venv: VecEnv, **loader_kwargs: Any) -> BasePolicy:
+    """Load an expert policy of ``policy_type`` for ``venv``; ``imitation``'s signature.
+
+    :param policy_type: a registered name (``policy_registry.keys()``)
+    :param venv: the environment the expert will act in (its spaces are used to load old models)
+    :param loader_kwargs: the loader's arguments (``path=...``; ``env_name=...`` for the Hub)
+    :return: a policy whose ``predict`` acts on the environment's raw observations
+    :raises ExpertLoaderError: for an unknown type, listing the known ones
+    """
+    return policy_registry.get(policy_type)(venv, **loader_kwargs)

@@ -1,0 +1,330 @@
+"""Loaders for saved SB3 / sb3-contrib models: a ``.zip``, a folder, an rl-baselines3-zoo run.
+
+Models saved by older SB3 and ``gym`` versions load without ``gym`` installed: the spaces are
+taken from the VecEnv (after checking the shapes the file records), learning-rate and clip-range
+schedules are replaced (they only matter to train), and VecNormalize pickles that reference
+``gym`` classes are read with ``gymnasium`` in their place.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from sb3_expert.errors import SpaceMismatchError
+from sb3_expert.experts.registry import ExpertLoaderError
+
+__all__ = [
+    "ALGORITHMS",
+    "ExpertModel",
+    "HardCodedPolicy",
+    "NormalizedPolicy",
+    "algorithm_class",
+    "expert_policy",
+    "find_model_files",
+    "load_model",
+    "load_vec_normalize",
+]
+
+ALGORITHMS = {
+    "ppo": ("stable_baselines3", "PPO"),
+    "a2c": ("stable_baselines3", "A2C"),
+    "sac": ("stable_baselines3", "SAC"),
+    "td3": ("stable_baselines3", "TD3"),
+    "ddpg": ("stable_baselines3", "DDPG"),
+    "dqn": ("stable_baselines3", "DQN"),
+    "tqc": ("sb3_contrib", "TQC"),
+    "qrdqn": ("sb3_contrib", "QRDQN"),
+    "trpo": ("sb3_contrib", "TRPO"),
+    "ars": ("sb3_contrib", "ARS"),
+    "recurrentppo": ("sb3_contrib", "RecurrentPPO"),
+    "maskableppo": ("sb3_contrib", "MaskablePPO"),
+}
+VEC_NORMALIZE_NAMES = ("vec_normalize.pkl", "vecnormalize.pkl")
+
+
+class ExpertModel(NamedTuple):
+    """A loaded algorithm and the VecNormalize statistics it was trained with (or None)."""
+
+    model: BaseAlgorithm
+    vec_normalize: VecNormalize | None
+
+
+def algorithm_class(algo: str) -> type[BaseAlgorithm]:
+    """The class of ``algo`` (``"ppo"``, ``"tqc"``...), imported lazily.
+
+    :raises ExpertLoaderError: for an unknown name; ImportError naming the extra for sb3-contrib
+    """
+    if algo not in ALGORITHMS:
+        raise ExpertLoaderError(f"algo: unknown algorithm {algo!r}; known: {', '.join(ALGORITHMS)}")
+    module, name = ALGORITHMS[algo]
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as e:
+        raise ImportError(f"{name} needs sb3-contrib: pip install 'sb3-expert[contrib]'") from e
+
+
+def find_model_files(path: str | os.PathLike[str], algo: str | None = None) -> tuple[Path, Path | None]:
+    """The model ``.zip`` and the VecNormalize pickle (if any) that ``path`` points to.
+
+    ``path`` may be a ``.zip``; a folder holding ``model.zip`` or a single ``.zip`` (huggingface-sb3's
+    ``<algo>-<EnvId>.zip``); or an rl-baselines3-zoo run folder (``<EnvId>.zip`` beside
+    ``<EnvId>/vecnormalize.pkl``). Statistics are looked for beside the model (``vec_normalize.pkl``)
+    and in the zoo's ``<EnvId>/`` folder.
+
+    :raises ExpertLoaderError: naming the path and what was looked for
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ExpertLoaderError(f"path: no such file or folder: {str(p)!r}")
+    if p.is_dir():
+        zips = sorted(p.glob("*.zip"))
+        named = [z for z in zips if z.name == "model.zip" or (algo and z.stem.lower().startswith(f"{algo}-"))]
+        if named:
+            zips = named[:1]
+        if len(zips) != 1:
+            found = ", ".join(z.name for z in zips) or "none"
+            raise ExpertLoaderError(
+                f"path: expected a folder with model.zip, <algo>-<EnvId>.zip or one <EnvId>.zip (an rl-zoo run), "
+                f"in {str(p)!r}; found .zip files: {found}"
+            )
+        p = zips[0]
+    candidates = [p.parent / name for name in VEC_NORMALIZE_NAMES] + [
+        p.parent / p.stem / n for n in VEC_NORMALIZE_NAMES
+    ]
+    return p, next((c for c in candidates if c.is_file()), None)
+
+
+def _recorded_space_shape(data: dict[str, Any], key: str) -> tuple[Any, ...] | None:
+    """The shape an SB3 ``data`` entry records for a space, without unpickling it."""
+    entry = data.get(key)
+    if not isinstance(entry, dict):
+        return None
+    shape = entry.get("_shape", entry.get("shape"))
+    return None if shape is None else tuple(shape)
+
+
+def _check_zip(path: Path, venv: VecEnv | None) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "data" not in archive.namelist():
+                raise ExpertLoaderError(f"{path}: not an SB3 model (a .zip without the 'data' entry SB3 writes)")
+            data = json.loads(archive.read("data"))
+    except zipfile.BadZipFile as e:
+        raise ExpertLoaderError(f"{path}: not an SB3 model (not a .zip archive)") from e
+    if venv is None:
+        return
+    for key, space in (("observation_space", venv.observation_space), ("action_space", venv.action_space)):
+        recorded = _recorded_space_shape(data, key)
+        expected = () if isinstance(space, spaces.Discrete) else tuple(space.shape or ())
+        if recorded is not None and recorded != expected:
+            raise SpaceMismatchError(
+                f"{key}: the model {str(path)!r} was trained with shape {recorded}, but the venv has {space}"
+            )
+
+
+class _GymToGymnasium(pickle.Unpickler):
+    """Unpickle objects that reference ``gym`` classes, with ``gymnasium``'s in their place."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "gym" or module.startswith("gym."):
+            module = "gymnasium" + module[3:]
+        return super().find_class(module, name)
+
+
+def load_vec_normalize(path: str | os.PathLike[str], venv: VecEnv) -> VecNormalize:
+    """Load VecNormalize statistics around ``venv``, in evaluation mode (statistics frozen, rewards raw).
+
+    Pickles made with ``gym`` are read with ``gymnasium`` in its place; the spaces become ``venv``'s.
+    """
+    with open(path, "rb") as f:
+        try:
+            norm = _GymToGymnasium(f).load()
+        except Exception as e:
+            raise ExpertLoaderError(f"{path}: not a readable VecNormalize pickle ({e})") from e
+    if not isinstance(norm, VecNormalize):
+        raise ExpertLoaderError(f"{path}: expected a pickled VecNormalize, got {type(norm).__name__}")
+    stats_shape = np.shape(norm.obs_rms.mean) if not isinstance(norm.obs_rms, dict) else None
+    if stats_shape is not None and stats_shape != venv.observation_space.shape:
+        raise SpaceMismatchError(
+            f"observation_space: the statistics in {str(path)!r} have shape {stats_shape}, "
+            f"but the venv has {venv.observation_space}"
+        )
+    norm.observation_space, norm.action_space = venv.observation_space, venv.action_space
+    norm.set_venv(venv)
+    norm.training = False
+    norm.norm_reward = False
+    return norm
+
+
+def load_model(
+    algo: str,
+    venv: VecEnv | None,
+    path: str | os.PathLike[str],
+    *,
+    device: str = "auto",
+    custom_objects: dict[str, Any] | None = None,
+    vec_normalize_path: str | os.PathLike[str] | None = None,
+) -> ExpertModel:
+    """Load a saved model (and its VecNormalize statistics) from a file, a folder or an rl-zoo run.
+
+    :param algo: ``"ppo"``, ``"sac"``, ... (see :data:`ALGORITHMS`)
+    :param venv: the environment; its spaces stand in for those pickled in old files
+    :param path: see :func:`find_model_files`
+    :param device: where the networks go
+    :param custom_objects: more of SB3's ``custom_objects``
+    :param vec_normalize_path: the statistics' pickle, when not beside the model
+    :raises ExpertLoaderError: for a missing path, a folder without a model, a file that is not an SB3 model
+    :raises SpaceMismatchError: when the model's spaces do not fit ``venv``
+    """
+    cls = algorithm_class(algo)
+    zip_path, norm_path = find_model_files(path, algo)
+    norm_path = Path(vec_normalize_path) if vec_normalize_path is not None else norm_path
+    _check_zip(zip_path, venv)
+    zero = _Constant(0.0)
+    objects: dict[str, Any] = {"lr_schedule": zero, "learning_rate": 0.0, "clip_range": zero,
+                               "clip_range_vf": None, "exploration_schedule": zero}  # fmt: skip
+    if venv is not None:
+        objects.update(observation_space=venv.observation_space, action_space=venv.action_space)
+    objects.update(custom_objects or {})
+    try:
+        model = cls.load(zip_path, env=None, device=device, custom_objects=objects)
+    except (RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as e:
+        raise ExpertLoaderError(f"{zip_path}: could not load it as a {cls.__name__} model: {e}") from e
+    norm = load_vec_normalize(norm_path, venv) if norm_path is not None and venv is not None else None
+    return ExpertModel(model, norm)
+
+
+class _Constant:
+    """A picklable constant schedule."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def __call__(self, _progress: float) -> float:
+        return self.value
+
+
+class NormalizedPolicy(BasePolicy):
+    """A policy that normalises raw observations with frozen VecNormalize statistics before acting.
+
+    :param policy: the expert's policy, trained on normalised observations
+    :param vec_normalize: its statistics
+    """
+
+    def __init__(self, policy: BasePolicy, vec_normalize: VecNormalize) -> None:
+        super().__init__(policy.observation_space, policy.action_space, squash_output=policy.squash_output)
+        self.policy = policy
+        self.vec_normalize = vec_normalize
+
+    def _predict(self, observation: Any, deterministic: bool = False) -> Any:
+        return self.policy._predict(observation, deterministic)
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        normalized = self.vec_normalize.normalize_obs(observation)
+        return self.policy.predict(normalized, state, episode_start, deterministic)
+
+
+class HardCodedPolicy(BasePolicy):
+    """A policy with no network: ``predict`` returns ``self.act(n)`` actions for a batch of ``n``."""
+
+    def __init__(self, venv: VecEnv) -> None:
+        super().__init__(venv.observation_space, venv.action_space)
+
+    def act(self, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _predict(self, observation: Any, deterministic: bool = False) -> Any:
+        raise NotImplementedError("HardCodedPolicy acts through predict()")
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        first = next(iter(observation.values())) if isinstance(observation, dict) else observation
+        space = self.observation_space
+        one_space = space.spaces[next(iter(observation))] if isinstance(observation, dict) else space  # type: ignore[attr-defined]
+        vectorized = np.ndim(first) > len(one_space.shape or ())
+        n = len(first) if vectorized else 1
+        actions = self.act(n)
+        return (actions if vectorized else actions[0]), state
+
+
+class RandomPolicy(HardCodedPolicy):
+    """Uniformly random actions from the action space."""
+
+    def act(self, n: int) -> np.ndarray:
+        return np.stack([self.action_space.sample() for _ in range(n)])
+
+
+class ZeroPolicy(HardCodedPolicy):
+    """All-zero actions (the space's lowest for spaces without zero)."""
+
+    def act(self, n: int) -> np.ndarray:
+        space = self.action_space
+        zero = np.zeros(space.shape or (), dtype=space.dtype)
+        if isinstance(space, spaces.Discrete):
+            zero = np.asarray(space.start, dtype=space.dtype)
+        return np.stack([zero] * n)
+
+
+def load_random(venv: VecEnv) -> BasePolicy:
+    """The ``random`` expert type."""
+    return RandomPolicy(venv)
+
+
+def load_zero(venv: VecEnv) -> BasePolicy:
+    """The ``zero`` expert type."""
+    return ZeroPolicy(venv)
+
+
+def expert_policy(expert: ExpertModel, normalize: bool = True) -> BasePolicy:
+    """The policy of a loaded expert, acting on raw observations (its VecNormalize statistics applied)."""
+    model, norm = expert
+    return NormalizedPolicy(model.policy, norm) if norm is not None and normalize and norm.norm_obs else model.policy
+
+
+def _file_loader(algo: str) -> Any:
+    def load(venv: VecEnv, path: str | os.PathLike[str], *, device: str = "auto", normalize: bool = True) -> BasePolicy:
+        return expert_policy(load_model(algo, venv, path, device=device), normalize)
+
+    load.__name__ = load.__qualname__ = f"load_{algo}"
+    load.__doc__ = (
+        f"The ``{algo}`` expert type: a saved {ALGORITHMS[algo][1]} model from ``path`` (a .zip, a folder, an "
+        "rl-zoo run), its VecNormalize statistics applied unless ``normalize=False``."
+    )
+    return load
+
+
+load_ppo = _file_loader("ppo")
+load_a2c = _file_loader("a2c")
+load_sac = _file_loader("sac")
+load_td3 = _file_loader("td3")
+load_ddpg = _file_loader("ddpg")
+load_dqn = _file_loader("dqn")
+load_tqc = _file_loader("tqc")
+load_qrdqn = _file_loader("qrdqn")
+load_trpo = _file_loader("trpo")
+load_ars = _file_loader("ars")
+load_recurrentppo = _file_loader("recurrentppo")
+load_maskableppo = _file_loader("maskableppo")

@@ -1,0 +1,92 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sb3_expert import load_policy, save_expert
+from tests.experts.hub import HubServer, fill_cache
+
+ORG = "sb3-expert-test"
+REPO = f"{ORG}/ppo-Pendulum-v1"
+
+LOAD = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from stable_baselines3.common.env_util import make_vec_env
+    from sb3_expert import ExpertLoaderError, load_policy
+
+    venv = make_vec_env("Pendulum-v1")
+    obs = np.array(json.loads(sys.argv[1]), dtype=np.float32)
+    try:
+        policy = load_policy(sys.argv[2], venv, env_name="Pendulum-v1", organization=sys.argv[3])
+    except ExpertLoaderError as e:
+        print(json.dumps({"error": str(e)}))
+    else:
+        print(json.dumps({"actions": policy.predict(obs, deterministic=True)[0].tolist(),
+                          "normalized": type(policy).__name__}))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def expert(tmp_path_factory):
+    """A tiny PPO trained under VecNormalize, saved in huggingface-sb3's layout."""
+    venv = VecNormalize(make_vec_env("Pendulum-v1", seed=0))
+    model = PPO("MlpPolicy", venv, policy_kwargs={"net_arch": [8]}, n_steps=64, batch_size=64, seed=0)
+    model.learn(128)
+    folder = tmp_path_factory.mktemp("expert")
+    zip_path = save_expert(model, folder, "Pendulum-v1")
+    assert zip_path.name == "ppo-Pendulum-v1.zip" and (folder / "vec_normalize.pkl").exists()
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    venv.training = False
+    expected = model.predict(venv.normalize_obs(obs), deterministic=True)[0]
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    return folder, files, obs, expected
+
+
+def run_loader(obs, env, policy_type="ppo-huggingface", organization=ORG):
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD, json.dumps(obs.tolist()), policy_type, organization],
+        capture_output=True, text=True, env={**os.environ, **env}, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_round_trip_from_folder(expert):
+    folder, _, obs, expected = expert
+    policy = load_policy("ppo", make_vec_env("Pendulum-v1"), path=folder)
+    np.testing.assert_allclose(policy.predict(obs, deterministic=True)[0], expected, rtol=1e-6)
+
+
+def test_from_a_local_hub_server(expert, tmp_path):
+    _, files, obs, expected = expert
+    with HubServer({REPO: files, f"{ORG}/a2c-Pendulum-v1": {"README.md": b"no model here"}}) as hub:
+        env = {"HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "0"}
+        got = run_loader(obs, env)
+        assert any("ppo-Pendulum-v1.zip" in r for r in hub.requests)
+        assert any("vec_normalize.pkl" in r for r in hub.requests)
+        missing = run_loader(obs, env, organization="nobody")
+        missing_file = run_loader(obs, env, policy_type="a2c-huggingface")
+    np.testing.assert_allclose(got["actions"], expected, rtol=1e-6)
+    assert got["normalized"] == "NormalizedPolicy"
+    assert "no repository 'nobody/ppo-Pendulum-v1'" in missing["error"]
+    assert "no file 'a2c-Pendulum-v1.zip' in 'sb3-expert-test/a2c-Pendulum-v1'" in missing_file["error"]
+
+
+def test_offline_from_a_prefilled_cache(expert, tmp_path):
+    _, files, obs, expected = expert
+    fill_cache(tmp_path / "cache", REPO, files)
+    env = {"HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    got = run_loader(obs, env)
+    np.testing.assert_allclose(got["actions"], expected, rtol=1e-6)
+    absent = run_loader(obs, env, organization="nobody")
+    assert "nobody/ppo-Pendulum-v1" in absent["error"]

@@ -1,0 +1,123 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.policies import BasePolicy
+
+from sb3_expert import ExpertLoaderError, SpaceMismatchError, load_model, load_policy, policy_registry
+from sb3_expert.experts.sb3 import NormalizedPolicy
+from tests.helpers import FIXTURES, needs_fixtures
+
+ZOO = FIXTURES / "rl-zoo"
+
+
+def mean_return(policy, env_id, n=10, seed=0):
+    venv = make_vec_env(env_id, n_envs=1, seed=seed)
+    return evaluate_policy(policy, venv, n_eval_episodes=n, deterministic=True)[0]
+
+
+@needs_fixtures
+@pytest.mark.slow
+def test_zoo_ppo_cartpole_scores_500():
+    venv = make_vec_env("CartPole-v1")
+    policy = load_policy("ppo", venv, path=ZOO / "ppo" / "CartPole-v1_1")
+    assert isinstance(policy, BasePolicy)
+    assert mean_return(policy, "CartPole-v1") == 500
+
+
+@needs_fixtures
+@pytest.mark.slow
+def test_zoo_sac_pendulum():
+    venv = make_vec_env("Pendulum-v1")
+    policy = load_policy("sac", venv, path=ZOO / "sac" / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert mean_return(policy, "Pendulum-v1") >= -200
+
+
+@needs_fixtures
+@pytest.mark.slow
+def test_zoo_ppo_mountaincar_needs_its_vecnormalize():
+    venv = make_vec_env("MountainCarContinuous-v0")
+    run = ZOO / "ppo" / "MountainCarContinuous-v0_1"
+    policy = load_policy("ppo", venv, path=run)
+    assert isinstance(policy, NormalizedPolicy)  # the gym-era pickle was read and applied
+    assert mean_return(policy, "MountainCarContinuous-v0") >= 85
+    raw = load_policy("ppo", venv, path=run, normalize=False)
+    assert mean_return(raw, "MountainCarContinuous-v0", n=3) < 0
+    expert = load_model("ppo", venv, run)
+    assert expert.vec_normalize is not None and not expert.vec_normalize.training
+
+
+def test_custom_loader_as_documented():
+    from stable_baselines3.common import policies
+
+    calls = []
+
+    def my_policy_loader(venv, some_param: int) -> policies.BasePolicy:
+        calls.append(some_param)
+        return load_policy("zero", venv)
+
+    policy_registry.register("my-policy-test", my_policy_loader)
+    venv = make_vec_env("CartPole-v1")
+    policy = load_policy("my-policy-test", venv, some_param=42)
+    assert calls == [42]
+    assert (policy.predict(venv.reset())[0] == 0).all()
+    with pytest.raises(ExpertLoaderError, match="'my-policy-test' is already registered"):
+        policy_registry.register("my-policy-test", my_policy_loader)
+
+
+def test_unknown_type_lists_known_ones():
+    with pytest.raises(ExpertLoaderError, match="unknown policy type 'ppo2'; known: .*ppo-huggingface.*random"):
+        load_policy("ppo2", make_vec_env("CartPole-v1"))
+
+
+def test_random_and_zero():
+    venv = make_vec_env("Pendulum-v1", n_envs=3)
+    obs = venv.reset()
+    actions, _ = load_policy("random", venv).predict(obs)
+    assert actions.shape == (3, 1) and venv.action_space.contains(actions[0])
+    single, _ = load_policy("zero", venv).predict(obs[0])
+    assert single.shape == (1,) and single[0] == 0
+
+
+def test_round_trip_from_a_saved_model(tmp_path):
+    model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, seed=0)
+    model.save(tmp_path / "run" / "model.zip")
+    venv = make_vec_env("CartPole-v1")
+    obs = venv.reset()
+    for path in (tmp_path / "run", tmp_path / "run" / "model.zip"):
+        policy = load_policy("ppo", venv, path=path)
+        np.testing.assert_array_equal(
+            policy.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
+        )
+
+
+def test_bad_input(tmp_path):
+    venv = make_vec_env("CartPole-v1")
+    with pytest.raises(ExpertLoaderError, match="no such file or folder"):
+        load_policy("ppo", venv, path=tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ExpertLoaderError, match="expected a folder with model.zip.*found .zip files: none"):
+        load_policy("ppo", venv, path=tmp_path / "empty")
+    (tmp_path / "fake.zip").write_bytes(b"not a zip")
+    with pytest.raises(ExpertLoaderError, match="fake.zip: not an SB3 model"):
+        load_policy("ppo", venv, path=tmp_path / "fake.zip")
+    PPO("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8]}).save(tmp_path / "pendulum.zip")
+    with pytest.raises(SpaceMismatchError, match=r"observation_space: the model .* shape \(3,\), but the venv has"):
+        load_policy("ppo", venv, path=tmp_path / "pendulum.zip")
+
+
+def test_importing_stays_lazy():
+    import subprocess
+    import sys
+
+    code = "import sys, sb3_expert; print('sb3_contrib' in sys.modules, 'huggingface_hub' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_gym_is_not_needed():
+    assert gym.make("CartPole-v1")  # gymnasium only: no gym module needed anywhere
+    with pytest.raises(ImportError):
+        __import__("gym")
