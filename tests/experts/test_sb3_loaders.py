@@ -121,3 +121,25 @@ def test_gym_is_not_needed():
     assert gym.make("CartPole-v1")  # gymnasium only: no gym module needed anywhere
     with pytest.raises(ImportError):
         __import__("gym")
+
+
+@pytest.mark.parametrize(
+    "algo, env_id",
+    [("a2c", "CartPole-v1"), ("td3", "Pendulum-v1"), ("ddpg", "Pendulum-v1"), ("dqn", "CartPole-v1"),
+     ("tqc", "Pendulum-v1"), ("qrdqn", "CartPole-v1"), ("trpo", "CartPole-v1"), ("ars", "CartPole-v1"),
+     ("recurrentppo", "CartPole-v1"), ("maskableppo", "CartPole-v1")],
+)  # fmt: skip
+def test_every_algorithm_from_a_file(tmp_path, algo, env_id):
+    from sb3_expert.experts.sb3 import algorithm_class
+
+    if algo in ("tqc", "qrdqn", "trpo", "ars", "recurrentppo", "maskableppo"):
+        pytest.importorskip("sb3_contrib")
+    cls = algorithm_class(algo)
+    policy = "MlpLstmPolicy" if algo == "recurrentppo" else "MlpPolicy"
+    kwargs = {"lstm_hidden_size": 8} if algo == "recurrentppo" else {}
+    model = cls(policy, env_id, policy_kwargs={"net_arch": [8], **kwargs}, seed=0)
+    model.save(tmp_path / f"{algo}.zip")
+    venv = make_vec_env(env_id)
+    loaded = load_policy(algo, venv, path=tmp_path / f"{algo}.zip")
+    obs = venv.reset()
+    np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
