@@ -1,14 +1,17 @@
 """The ``sb3-expert`` command.
 
-Subcommands so far: ``demo`` (the end-to-end run), ``info`` (what a demonstrations file holds) and
-``convert`` (between ``.npz`` and ``.h5``). Bad input gets a one-line error and exit status 2.
+Subcommands: ``record`` (an expert's episodes to a file), ``pretrain`` (behaviour cloning into a
+new model), ``evaluate``, ``info`` (what a demonstrations file holds), ``convert`` (between ``.npz``
+and ``.h5``) and ``demo`` (the end-to-end run). Bad input gets a one-line error and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -16,10 +19,88 @@ __all__ = ["main"]
 
 EXAMPLES = """examples:
   sb3-expert demo
+  sb3-expert record --expert ppo --expert-kwargs path=rl-trained-agents/ppo/CartPole-v1_1 \\
+      --env CartPole-v1 --episodes 10 --out expert_cartpole.h5
+  sb3-expert record --expert sac-huggingface --env Pendulum-v1 --episodes 50 --out pendulum.npz --n-envs 4
+  sb3-expert pretrain --algo ppo --env CartPole-v1 --dataset expert_cartpole.h5 --epochs 20 --out ppo_bc.zip
+  sb3-expert evaluate --algo ppo --model ppo_bc.zip --env CartPole-v1 --episodes 10
   sb3-expert info expert_cartpole.npz
   sb3-expert info demos.h5 --plot returns.png
   sb3-expert convert expert_cartpole.npz expert_cartpole.h5
 """
+
+
+def _kwargs(pairs: Sequence[str]) -> dict[str, object]:
+    """``k=v`` pairs; values read as JSON when they parse (numbers, booleans, lists), else strings."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--expert-kwargs: expected key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _venv(env_id: str, n_envs: int = 1, seed: int | None = None) -> Any:
+    from stable_baselines3.common.env_util import make_vec_env
+
+    return make_vec_env(env_id, n_envs=n_envs, seed=seed)
+
+
+def _record(args: argparse.Namespace) -> None:
+    from sb3_expert.data.paths import check_output_path
+    from sb3_expert.experts.registry import load_policy
+    from sb3_expert.record.generate import generate_expert_traj
+
+    kwargs = _kwargs(args.expert_kwargs)
+    check_output_path(args.out, overwrite=args.overwrite, argument="--out")
+    venv = _venv(args.env, args.n_envs, args.seed)
+    if args.expert.endswith("-huggingface"):
+        kwargs.setdefault("env_name", args.env)
+    policy = load_policy(args.expert, venv, **kwargs)
+    data = generate_expert_traj(policy, args.out, venv, n_episodes=args.episodes, seed=args.seed,
+                                deterministic=not args.stochastic, overwrite=args.overwrite)  # fmt: skip
+    returns = data["episode_returns"]
+    print(f"recorded {len(returns)} episodes, {len(data['rewards'])} steps, return {returns.mean():.2f} "
+          f"+/- {returns.std():.2f} to {args.out}")  # fmt: skip
+
+
+def _pretrain(args: argparse.Namespace) -> None:
+    from gymnasium import spaces
+
+    from sb3_expert.bc.pretrain import pretrain
+    from sb3_expert.data.dataset import ExpertDataset
+    from sb3_expert.data.paths import check_output_path
+    from sb3_expert.experts.sb3 import algorithm_class
+
+    out = check_output_path(args.out, overwrite=args.overwrite, argument="--out")
+    cls: Any = algorithm_class(args.algo)
+    dataset = ExpertDataset(expert_path=args.dataset, verbose=0, seed=args.seed, batch_size=args.batch_size)
+    venv = _venv(args.env, seed=args.seed)
+    policy = "MultiInputPolicy" if isinstance(venv.observation_space, spaces.Dict) else "MlpPolicy"
+    policy_kwargs = json.loads(args.policy_kwargs) if args.policy_kwargs else None
+    model = cls(policy, venv, policy_kwargs=policy_kwargs, seed=args.seed, verbose=0)
+    pretrain(model, dataset, n_epochs=args.epochs, seed=args.seed, val_interval=max(1, args.epochs // 10),
+             progress_bar=not args.no_progress, verbose=1)  # fmt: skip
+    model.save(out)
+    print(f"saved the pretrained {cls.__name__} to {out}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from sb3_expert.experts.registry import load_policy
+
+    venv = _venv(args.env, seed=args.seed)
+    policy = load_policy(args.algo, venv, path=args.model)
+    result: Any = evaluate_policy(policy, venv, n_eval_episodes=args.episodes, deterministic=not args.stochastic,
+                                  return_episode_rewards=True)  # fmt: skip
+    returns, lengths = result
+    print(f"{args.algo} {args.model} on {args.env}: mean return {np.mean(returns):.2f} +/- {np.std(returns):.2f} "
+          f"over {np.size(returns)} episodes (mean length {np.mean(lengths):.1f})")  # fmt: skip
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -69,6 +150,40 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    record = sub.add_parser("record", help="record an expert's episodes to .npz or .h5",
+                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    record.add_argument("--expert", required=True, help="a registered expert type: ppo, sac-huggingface, random...")
+    record.add_argument("--expert-kwargs", nargs="*", default=[], metavar="K=V", help="the loader's arguments")
+    record.add_argument("--env", required=True, help="a gymnasium environment id")
+    record.add_argument("--episodes", type=int, default=10)
+    record.add_argument("--out", required=True, help="the .npz or .h5 file to write")
+    record.add_argument("--n-envs", type=int, default=1)
+    record.add_argument("--seed", type=int, default=0)
+    record.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
+    record.add_argument("--overwrite", action="store_true")
+    record.set_defaults(func=_record)
+    pre = sub.add_parser("pretrain", help="behaviour cloning into a new model, saved as .zip",
+                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    pre.add_argument("--algo", required=True, help="ppo, a2c, sac, td3, ddpg, dqn (or sb3-contrib's)")
+    pre.add_argument("--env", required=True)
+    pre.add_argument("--dataset", required=True, help="a .npz or .h5 file")
+    pre.add_argument("--epochs", type=int, default=20)
+    pre.add_argument("--batch-size", type=int, default=64)
+    pre.add_argument("--out", required=True, help="the model .zip to write")
+    pre.add_argument("--policy-kwargs", help="JSON, e.g. '{\"net_arch\": [64, 64]}'")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pre.add_argument("--overwrite", action="store_true")
+    pre.set_defaults(func=_pretrain)
+    ev = sub.add_parser("evaluate", help="mean return of a saved model", epilog=EXAMPLES,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ev.add_argument("--algo", required=True)
+    ev.add_argument("--model", required=True, help="a .zip, a folder or an rl-zoo run")
+    ev.add_argument("--env", required=True)
+    ev.add_argument("--episodes", type=int, default=10)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--stochastic", action="store_true")
+    ev.set_defaults(func=_evaluate)
     demo = sub.add_parser("demo", help="record an expert on CartPole-v1, pretrain PPO on it, compare returns")
     demo.add_argument("--out", default="sb3_expert_demo", help="output folder (default: %(default)s)")
     demo.add_argument("--episodes", type=int, default=10, help="expert episodes to record (default: %(default)s)")
@@ -93,10 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit status (2 for bad input, with a one-line message)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    from gymnasium.error import Error as GymnasiumError
+
     try:
         args.func(args)
-    except (ValueError, TypeError, OSError, ImportError) as e:
-        print(f"sb3-expert {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, ImportError, KeyError, GymnasiumError) as e:
+        message = " ".join(str(e).split())  # one line
+        print(f"sb3-expert {args.command}: error: {message}", file=sys.stderr)
         return 2
     return 0
 

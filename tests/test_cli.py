@@ -47,3 +47,41 @@ def test_bad_input_one_line_exit_2(tmp_path):
     assert run("frobnicate").returncode == 2
     help_text = run("--help").stdout
     assert "sb3-expert demo" in help_text and "examples:" in help_text
+
+
+@pytest.mark.slow
+def test_record_pretrain_evaluate_end_to_end(tmp_path):
+    demos = tmp_path / "demos.h5"
+    rec = run("record", "--expert", "random", "--env", "Pendulum-v1", "--episodes", "3", "--out", str(demos),
+              "--n-envs", "2", "--seed", "1")  # fmt: skip
+    assert rec.returncode == 0, rec.stderr
+    assert load_demonstrations(demos).n_episodes == 3 and "recorded 3 episodes" in rec.stdout
+    model = tmp_path / "bc.zip"
+    pre = run("pretrain", "--algo", "td3", "--env", "Pendulum-v1", "--dataset", str(demos), "--epochs", "2",
+              "--out", str(model), "--policy-kwargs", '{"net_arch": [8]}', "--no-progress")  # fmt: skip
+    assert pre.returncode == 0, pre.stderr
+    assert model.exists() and "train_loss" in pre.stdout
+    ev = run("evaluate", "--algo", "td3", "--model", str(model), "--env", "Pendulum-v1", "--episodes", "2")
+    assert ev.returncode == 0, ev.stderr
+    assert "mean return" in ev.stdout and "over 2 episodes" in ev.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["record", "--expert", "random", "--env", "NoSuchEnv-v0", "--out", "x.h5"], "NoSuchEnv"),
+        (["record", "--expert", "ppo3", "--env", "CartPole-v1", "--out", "x.h5"], "unknown policy type 'ppo3'"),
+        (["record", "--expert", "ppo", "--expert-kwargs", "path", "--env", "CartPole-v1", "--out", "x.h5"],
+         "expected key=value"),
+        (["pretrain", "--algo", "ppo", "--env", "CartPole-v1", "--dataset", "missing.h5", "--out", "m.zip"],
+         "no such file"),
+        (["record", "--expert", "random", "--env", "CartPole-v1", "--out", "exists.h5"], "already exists"),
+        (["evaluate", "--algo", "ppo", "--model", "missing.zip", "--env", "CartPole-v1"], "no such file"),
+    ],
+)  # fmt: skip
+def test_subcommand_bad_input(tmp_path, args, message):
+    (tmp_path / "exists.h5").write_bytes(b"")
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
