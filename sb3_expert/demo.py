@@ -1,10 +1,10 @@
 """The end-to-end demo: an expert, its demonstrations, a behaviour-cloned PPO, and their returns.
 
-``sb3-expert demo`` (or ``python -m sb3_expert demo``) runs it on CartPole-v1: a scripted expert
-(a linear controller: any controller can be an expert) drives the environment under
-:class:`RecordDemonstrations`; the recording goes to ``.h5``; a fresh PPO is pretrained on it;
-expert, clone and a random policy are evaluated over the same seeds; a table is printed and a
-plot of their returns written (with matplotlib).
+``sb3-expert demo`` (or ``python -m sb3_expert demo``) runs it on CartPole-v1: the small PPO expert
+shipped with the package (trained by ``examples/train_demo_expert.py``), loaded with
+``load_policy``, drives the environment under :class:`RecordDemonstrations`; the recording goes to
+``.h5``; a fresh PPO is pretrained on it; expert, clone and a random policy are evaluated over
+the same seeds; a table is printed and a plot of their returns written (with matplotlib).
 """
 
 from __future__ import annotations
@@ -20,12 +20,25 @@ import numpy as np
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.record.wrapper import RecordDemonstrations
 
-__all__ = ["cartpole_controller", "run_demo"]
+__all__ = ["EXPERT_PATH", "cartpole_controller", "load_demo_expert", "run_demo"]
+
+EXPERT_PATH = Path(__file__).resolve().parent / "experts" / "assets" / "ppo-CartPole-v1.zip"
+"""The shipped CartPole-v1 expert (PPO, mean return 500)."""
 
 
 def cartpole_controller(obs: np.ndarray) -> int:
     """A linear CartPole-v1 controller that balances the pole for all 500 steps."""
     return int(obs[2] + 0.5 * obs[3] + 0.1 * obs[0] + 0.2 * obs[1] > 0)
+
+
+def load_demo_expert() -> Callable[[Any], Any]:
+    """The shipped expert as ``obs -> action``."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_expert.experts.registry import load_policy
+
+    policy = load_policy("ppo", make_vec_env("CartPole-v1"), path=EXPERT_PATH, device="cpu")
+    return lambda obs: int(policy.predict(obs, deterministic=True)[0])
 
 
 def _returns(env_id: str, act: Callable[[Any], Any], n_episodes: int, seed: int) -> np.ndarray:
@@ -73,12 +86,13 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     path = out / "demos.h5"
-    with RecordDemonstrations(gym.make(env_id), path, overwrite=True, metadata={"expert": "linear controller"}) as env:
+    expert = load_demo_expert()
+    with RecordDemonstrations(gym.make(env_id), path, overwrite=True, metadata={"expert": "shipped PPO"}) as env:
         for k in range(episodes):
             obs, _ = env.reset(seed=seed + k)
             done = False
             while not done:
-                obs, _, terminated, truncated, _ = env.step(cartpole_controller(obs))
+                obs, _, terminated, truncated, _ = env.step(expert(obs))
                 done = terminated or truncated
     dataset = ExpertDataset(expert_path=path, verbose=0, seed=seed, train_fraction=0.8)
     log(f"recorded {dataset.num_traj} expert episodes ({dataset.num_transition} steps) to {path}")
@@ -89,7 +103,7 @@ def run_demo(
     eval_seed = 10_000 + seed
     rng = np.random.default_rng(seed)
     results = {
-        "expert (controller)": _returns(env_id, cartpole_controller, eval_episodes, eval_seed),
+        "expert (PPO, shipped)": _returns(env_id, expert, eval_episodes, eval_seed),
         "PPO clone (pretrain)": _returns(
             env_id, lambda o: model.predict(o, deterministic=True)[0], eval_episodes, eval_seed
         ),

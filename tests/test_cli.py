@@ -20,7 +20,7 @@ def test_demo_table_plot_and_clone_quality(tmp_path):
     result = run("demo", "--out", str(tmp_path / "out"), "--eval-episodes", "10")
     assert result.returncode == 0, result.stderr
     lines = {line.split("  ")[0].strip(): line.split() for line in result.stdout.splitlines() if "  " in line}
-    expert = float(lines["expert (controller)"][2])
+    expert = float(lines["expert (PPO, shipped)"][3])
     clone = float(lines["PPO clone (pretrain)"][3])
     assert clone >= 0.9 * expert
     assert (tmp_path / "out" / "returns.png").read_bytes()[:4] == b"\x89PNG"

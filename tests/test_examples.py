@@ -12,6 +12,7 @@ SMALL = {
     "pid_pendulum_to_sac.py": ["--episodes", "3", "--epochs", "1", "--eval-episodes", "1"],
     "sb2_dataset_then_learn.py": ["--traj-limitation", "2", "--epochs", "1", "--timesteps", "64"],
     "record_during_training.py": ["--timesteps", "512", "--min-return", "10"],
+    "train_demo_expert.py": ["--timesteps", "512", "--out", "{tmp}"],
 }
 
 
@@ -21,8 +22,9 @@ def test_every_example_is_tested():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_example_runs(name):
-    result = subprocess.run([sys.executable, str(EXAMPLES / name), *SMALL[name]], capture_output=True, text=True,
+def test_example_runs(name, tmp_path):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in SMALL[name]]
+    result = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True,
                             timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "mean return" in result.stdout or "recorded" in result.stdout
