@@ -27,6 +27,7 @@ EXAMPLES = """examples:
   sb3-expert info expert_cartpole.npz
   sb3-expert info demos.h5 --plot returns.png
   sb3-expert convert expert_cartpole.npz expert_cartpole.h5
+  sb3-expert convert demos.h5 minari:sb3expert/cartpole-expert-v0
 """
 
 
@@ -128,10 +129,17 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
+    from sb3_expert.data import interop
     from sb3_expert.data.io import load_demonstrations, save_demonstrations
 
-    demos = load_demonstrations(args.input)
-    save_demonstrations(demos, args.output, overwrite=args.overwrite)
+    if args.input.startswith("minari:"):
+        demos = interop.from_minari(args.input.removeprefix("minari:"))
+    else:
+        demos = load_demonstrations(args.input)
+    if args.output.startswith("minari:"):
+        interop.to_minari(demos, args.output.removeprefix("minari:"), algorithm_name="sb3-expert convert")
+    else:
+        save_demonstrations(demos, args.output, overwrite=args.overwrite)
     print(f"wrote {demos.n_steps} steps, {demos.n_episodes} episodes to {args.output}")
 
 
@@ -196,7 +204,9 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("file", help="a .npz (stable-baselines v2) or .h5 file")
     info.add_argument("--plot", metavar="PNG", help="write a histogram of the episode returns")
     info.set_defaults(func=_info)
-    convert = sub.add_parser("convert", help="convert between .npz and .h5 (the suffixes pick the formats)")
+    convert = sub.add_parser(
+        "convert", help="convert between .npz, .h5 and Minari datasets (minari:<dataset_id>; needs sb3-expert[minari])"
+    )
     convert.add_argument("input")
     convert.add_argument("output")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output file")

@@ -85,3 +85,25 @@ def test_subcommand_bad_input(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_convert_to_and_from_minari(tmp_path):
+    pytest.importorskip("minari")
+    pytest.importorskip("jax")
+    import os
+
+    demos = tmp_path / "d.h5"
+    assert (
+        run("record", "--expert", "random", "--env", "CartPole-v1", "--episodes", "2", "--out", str(demos)).returncode
+        == 0
+    )
+    env = {**os.environ, "MINARI_DATASETS_PATH": str(tmp_path / "minari")}
+    cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "sb3_expert"]
+    to = subprocess.run([*cmd, "convert", str(demos), "minari:sb3expert/cli-test-v0"], capture_output=True, text=True,
+                        env=env, timeout=300)  # fmt: skip
+    assert to.returncode == 0, to.stderr
+    back = subprocess.run([*cmd, "convert", "minari:sb3expert/cli-test-v0", str(tmp_path / "back.npz")],
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert back.returncode == 0, back.stderr
+    a, b = load_demonstrations(demos), load_demonstrations(tmp_path / "back.npz")
+    assert a.n_steps == b.n_steps and (a.actions == b.actions).all() and (a.final_obs == b.final_obs).all()

@@ -1,0 +1,156 @@
+"""Demonstrations to and from Minari datasets and ``imitation`` trajectories (optional extras).
+
+Minari and ``imitation`` keep ``T + 1`` observations per episode (the final one included) and
+one ``terminal`` flag; this library keeps ``T`` plus ``final_obs``, with terminated and truncated
+apart. ``imitation`` pins an old SB3, so its trajectories are converted by structure (any objects
+with ``obs``, ``acts``, ``rews``, ``terminal``, ``infos``) without importing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from gymnasium import spaces
+
+from sb3_expert.data.demonstrations import Demonstrations, ObsArray
+
+__all__ = ["Trajectory", "from_imitation", "from_minari", "to_imitation", "to_minari"]
+
+
+def _episode_obs(demos: Demonstrations, e: int) -> ObsArray:
+    """Episode ``e``'s ``T + 1`` observations (its final observation last)."""
+    a, b = demos.episode_offsets[e], demos.episode_offsets[e + 1]
+    final = demos.final_obs if demos.final_obs is not None else None
+
+    def join(obs: np.ndarray, fin: np.ndarray | None) -> np.ndarray:
+        last = obs[b - 1 : b] if fin is None else fin[e : e + 1]
+        return np.concatenate([obs[a:b], last])
+
+    if isinstance(demos.obs, dict):
+        return {k: join(v, None if final is None else final[k]) for k, v in demos.obs.items()}
+    return join(demos.obs, final)  # type: ignore[arg-type]
+
+
+def _from_episodes(
+    episodes: Iterable[tuple[Any, ...]],
+    observation_space: spaces.Space,
+    action_space: spaces.Space,
+    metadata: dict[str, Any],
+) -> Demonstrations:
+    """Build from ``(obs (T+1), actions (T), rewards (T), terminated, truncated)`` per episode."""
+    obs: list[Any] = []
+    final: list[Any] = []
+    acts, rews, starts, terms, truncs = [], [], [], [], []
+    for ep_obs, ep_acts, ep_rews, terminated, truncated in episodes:
+        n = len(ep_acts)
+        if isinstance(ep_obs, dict):
+            obs.append({k: np.asarray(v)[:n] for k, v in ep_obs.items()})
+            final.append({k: np.asarray(v)[n : n + 1] for k, v in ep_obs.items()})
+        else:
+            obs.append(np.asarray(ep_obs)[:n])
+            final.append(np.asarray(ep_obs)[n : n + 1])
+        acts.append(np.asarray(ep_acts))
+        rews.append(np.asarray(ep_rews, np.float64))
+        starts.append(np.arange(n) == 0)
+        terms.append(terminated)
+        truncs.append(truncated)
+
+    def cat(parts: list[Any]) -> Any:
+        if parts and isinstance(parts[0], dict):
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return np.concatenate(parts)
+
+    discrete = isinstance(action_space, spaces.Discrete)
+    actions = cat(acts).astype(action_space.dtype)
+    return Demonstrations(
+        cat(obs), actions.reshape(-1) if discrete else actions, cat(rews), cat(starts),
+        observation_space=observation_space, action_space=action_space, terminated=np.array(terms, bool),
+        truncated=np.array(truncs, bool), final_obs=cat(final), metadata=metadata,
+    )  # fmt: skip
+
+
+def to_minari(demos: Demonstrations, dataset_id: str, *, env: Any = None, **kwargs: Any) -> Any:
+    """Create the Minari dataset ``dataset_id`` (``namespace/name-v0``) from ``demos``.
+
+    :param env: the env id or env (Minari records its spec); default ``demos.metadata["env_id"]``
+    :param kwargs: passed to ``minari.create_dataset_from_buffers`` (``algorithm_name``, ``author``...)
+    :return: the ``MinariDataset``
+    """
+    try:
+        import minari
+        from minari.data_collector import EpisodeBuffer
+    except ImportError as err:
+        raise ImportError("Minari interop needs minari: pip install 'sb3-expert[minari]'") from err
+    buffers = []
+    for e in range(demos.n_episodes):
+        a, b = demos.episode_offsets[e], demos.episode_offsets[e + 1]
+        ep_obs = _episode_obs(demos, e)
+        observations: Any = {k: list(v) for k, v in ep_obs.items()} if isinstance(ep_obs, dict) else list(ep_obs)
+        buffers.append(EpisodeBuffer(
+            id=e, observations=observations, actions=list(demos.actions[a:b]), rewards=list(demos.rewards[a:b]),
+            terminations=[False] * (b - a - 1) + [bool(demos.terminated[e])],
+            truncations=[False] * (b - a - 1) + [bool(demos.truncated[e])],
+        ))  # fmt: skip
+    return minari.create_dataset_from_buffers(
+        dataset_id, buffers, env=env if env is not None else demos.metadata.get("env_id"),
+        observation_space=demos.observation_space, action_space=demos.action_space, **kwargs,
+    )  # fmt: skip
+
+
+def from_minari(dataset: Any) -> Demonstrations:
+    """Demonstrations from a Minari dataset (a ``MinariDataset`` or a local dataset id)."""
+    try:
+        import minari
+    except ImportError as e:
+        raise ImportError("Minari interop needs minari: pip install 'sb3-expert[minari]'") from e
+    if isinstance(dataset, str):
+        dataset = minari.load_dataset(dataset)
+    episodes = (
+        (ep.observations, ep.actions, ep.rewards, bool(ep.terminations[-1]), bool(ep.truncations[-1]))
+        for ep in dataset.iterate_episodes()
+    )
+    spec = dataset.spec
+    metadata = {"producer": {"converted_from": "minari", "dataset_id": spec.dataset_id}}
+    if spec.env_spec is not None:
+        metadata["env_id"] = spec.env_spec.id
+    return _from_episodes(episodes, dataset.observation_space, dataset.action_space, metadata)
+
+
+class Trajectory(NamedTuple):
+    """``imitation``'s ``TrajectoryWithRew`` by structure: ``obs`` (T+1), ``acts`` (T), ``infos``,
+    ``terminal`` (the episode terminated rather than was truncated), ``rews`` (T)."""
+
+    obs: np.ndarray
+    acts: np.ndarray
+    infos: np.ndarray | None
+    terminal: bool
+    rews: np.ndarray
+
+
+def to_imitation(demos: Demonstrations) -> list[Any]:
+    """One trajectory per episode: ``imitation.data.types.TrajectoryWithRew`` when imitation is
+    installed, else :class:`Trajectory` (same fields), which imitation's code accepts by structure."""
+    try:
+        from imitation.data.types import TrajectoryWithRew as cls
+    except ImportError:
+        cls = Trajectory
+    out = []
+    for e in range(demos.n_episodes):
+        a, b = demos.episode_offsets[e], demos.episode_offsets[e + 1]
+        out.append(cls(obs=_episode_obs(demos, e), acts=demos.actions[a:b], infos=None,
+                       terminal=bool(demos.terminated[e]), rews=demos.rewards[a:b].astype(np.float32)))  # fmt: skip
+    return out
+
+
+def from_imitation(trajectories: Sequence[Any], observation_space: spaces.Space,
+                   action_space: spaces.Space) -> Demonstrations:  # fmt: skip
+    """Demonstrations from ``imitation`` trajectories (anything with ``obs``, ``acts``, ``terminal``,
+    and ``rews`` when known: zeros otherwise). ``terminal=False`` is read as truncated."""
+    episodes = (
+        (t.obs, t.acts, getattr(t, "rews", None) if getattr(t, "rews", None) is not None else np.zeros(len(t.acts)),
+         bool(t.terminal), not bool(t.terminal))
+        for t in trajectories
+    )  # fmt: skip
+    return _from_episodes(episodes, observation_space, action_space, {"producer": {"converted_from": "imitation"}})
