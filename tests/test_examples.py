@@ -1,5 +1,6 @@
 """Every example runs, with small settings."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,10 @@ SMALL = {
     "sb2_dataset_then_learn.py": ["--traj-limitation", "2", "--epochs", "1", "--timesteps", "64"],
     "record_during_training.py": ["--timesteps", "512", "--min-return", "10"],
     "train_demo_expert.py": ["--timesteps", "512", "--out", "{tmp}"],
+    "load_expert_from_file.py": ["--episodes", "2"],
+    "load_expert_from_hub.py": ["--organization", "sb3-expert-test", "--episodes", "2"],
+    "custom_loader.py": ["--episodes", "2"],
+    "keyboard_play.py": ["--scripted-steps", "80"],
 }
 
 
@@ -24,7 +29,14 @@ def test_every_example_is_tested():
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_example_runs(name, tmp_path):
     args = [a.replace("{tmp}", str(tmp_path)) for a in SMALL[name]]
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    if name == "load_expert_from_hub.py":  # the Hub, pointed at local files: a pre-filled cache, offline
+        from sb3_expert.demo import EXPERT_PATH
+        from tests.experts.hub import fill_cache
+
+        fill_cache(tmp_path / "hf", "sb3-expert-test/ppo-CartPole-v1", {EXPERT_PATH.name: EXPERT_PATH.read_bytes()})
+        env.update(HF_HUB_CACHE=str(tmp_path / "hf"), HF_HUB_OFFLINE="1")
     result = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True,
-                            timeout=300)  # fmt: skip
+                            timeout=300, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "mean return" in result.stdout or "recorded" in result.stdout
