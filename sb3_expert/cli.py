@@ -63,7 +63,8 @@ def _record(args: argparse.Namespace) -> None:
         kwargs.setdefault("env_name", args.env)
     policy = load_policy(args.expert, venv, **kwargs)
     data = generate_expert_traj(policy, args.out, venv, n_episodes=args.episodes, seed=args.seed,
-                                deterministic=not args.stochastic, overwrite=args.overwrite)  # fmt: skip
+                                deterministic=not args.stochastic, overwrite=args.overwrite,
+                                progress_bar=not args.no_progress)  # fmt: skip
     returns = data["episode_returns"]
     print(f"recorded {len(returns)} episodes, {len(data['rewards'])} steps, return {returns.mean():.2f} "
           f"+/- {returns.std():.2f} to {args.out}")  # fmt: skip
@@ -169,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--seed", type=int, default=0)
     record.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
     record.add_argument("--overwrite", action="store_true")
+    record.add_argument("--no-progress", action="store_true", help="no progress bar")
     record.set_defaults(func=_record)
     pre = sub.add_parser("pretrain", help="behaviour cloning into a new model, saved as .zip",
                          epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip

@@ -55,10 +55,23 @@ class _Interrupted(Exception):
         self.cause = cause
 
 
-def _run_single(env: gym.Env, act: Callable[..., Any], n_episodes: int, seed: int | None) -> Demonstrations:
+def _progress(n_episodes: int, enabled: bool) -> Any:
+    """A tqdm/rich bar over episodes (as SB3's ``progress_bar``), or None."""
+    if not enabled:
+        return None
+    from tqdm.rich import tqdm
+
+    return tqdm(total=n_episodes, desc="generate_expert_traj", unit="episode")
+
+
+def _run_single(
+    env: gym.Env, act: Callable[..., Any], n_episodes: int, seed: int | None, bar: Any = None
+) -> Demonstrations:
     recorder = RecordDemonstrations(env, None, metadata={"generator": "generate_expert_traj"})
     try:
         for episode in range(n_episodes):
+            if bar is not None:
+                bar.update(1 if episode else 0)
             obs, _ = recorder.reset(seed=None if seed is None else seed + episode)
             state, start, done = None, np.ones(1, bool), False
             while not done:
@@ -72,7 +85,9 @@ def _run_single(env: gym.Env, act: Callable[..., Any], n_episodes: int, seed: in
         recorder.stop_recording()  # never closes the caller's env
 
 
-def _run_vec(venv: VecEnv, act: Callable[..., Any], n_episodes: int, seed: int | None) -> Demonstrations:
+def _run_vec(
+    venv: VecEnv, act: Callable[..., Any], n_episodes: int, seed: int | None, bar: Any = None
+) -> Demonstrations:
     recorder = VecRecordDemonstrations(venv, None, metadata={"generator": "generate_expert_traj"})
     try:
         if seed is not None:
@@ -83,6 +98,8 @@ def _run_vec(venv: VecEnv, act: Callable[..., Any], n_episodes: int, seed: int |
             actions, state = act(obs, state, starts)
             obs, _, dones, _ = recorder.step(actions)
             starts = dones
+            if bar is not None and dones.any():
+                bar.update(min(recorder.sink.n_episodes, n_episodes) - bar.n)
         demos = recorder.sink.demonstrations()  # finished episodes only
         return demos.first_episodes(n_episodes)
     except Exception as e:
@@ -102,6 +119,7 @@ def generate_expert_traj(
     deterministic: bool = True,
     seed: int | None = None,
     overwrite: bool = False,
+    progress_bar: bool = False,
 ) -> dict[str, np.ndarray]:
     """Record ``n_episodes`` of an expert, as stable-baselines (v2)'s ``generate_expert_traj``.
 
@@ -117,6 +135,7 @@ def generate_expert_traj(
     :param deterministic: act deterministically (``predict``'s argument)
     :param seed: seed of the first episode's reset (episode k: ``seed + k``; VecEnv: ``venv.seed(seed)``)
     :param overwrite: replace an existing file
+    :param progress_bar: show a progress bar over episodes (tqdm/rich, as SB3's ``learn``)
     :return: SB2's dict: ``actions``, ``obs``, ``rewards``, ``episode_returns``, ``episode_starts``
     :raises OutputExistsError: when the file exists and ``overwrite`` is False
     :raises ActionError: when the expert returns an action that does not fit the action space;
@@ -146,13 +165,18 @@ def generate_expert_traj(
     if not isinstance(env, (VecEnv, gym.Env)):
         raise TypeError(f"env: expected a gymnasium env or an SB3 VecEnv, got {type(env).__name__}")
     producer = {"generator": "generate_expert_traj", "expert": type(model).__name__}
+    bar = _progress(n_episodes, progress_bar)
     try:
         run = _run_vec if isinstance(env, VecEnv) else _run_single
-        demos = run(env, act, n_episodes, seed).with_metadata(producer=producer)  # type: ignore[arg-type]
+        demos = run(env, act, n_episodes, seed, bar).with_metadata(producer=producer)  # type: ignore[arg-type]
     except _Interrupted as stop:  # keep what was recorded before the failure, then re-raise it
         if path is not None and stop.partial.n_steps:
             _save(stop.partial.with_metadata(producer=producer, interrupted=True), path, overwrite, image_folder)
         raise stop.cause from None
+    finally:
+        if bar is not None:
+            bar.update(bar.total - bar.n)
+            bar.close()
     if path is not None:
         _save(demos, path, overwrite, image_folder)
     return demos.to_sb2_dict()
