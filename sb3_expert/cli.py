@@ -28,6 +28,8 @@ EXAMPLES = """examples:
   sb3-expert info demos.h5 --plot returns.png
   sb3-expert convert expert_cartpole.npz expert_cartpole.h5
   sb3-expert convert demos.h5 minari:sb3expert/cartpole-expert-v0
+  sb3-expert convert demos.h5 imitation:rollouts.npz
+  sb3-expert convert imitation:rollouts.npz demos.h5 --env CartPole-v1
 """
 
 
@@ -135,10 +137,23 @@ def _convert(args: argparse.Namespace) -> None:
 
     if args.input.startswith("minari:"):
         demos = interop.from_minari(args.input.removeprefix("minari:"))
+    elif args.input.startswith("imitation:"):
+        spaces_ = {}
+        if args.env:
+            import gymnasium as gym
+
+            env = gym.make(args.env)
+            spaces_ = {"observation_space": env.observation_space, "action_space": env.action_space}
+        demos = interop.load_imitation_npz(args.input.removeprefix("imitation:"), **spaces_)
     else:
         demos = load_demonstrations(args.input)
     if args.output.startswith("minari:"):
         interop.to_minari(demos, args.output.removeprefix("minari:"), algorithm_name="sb3-expert convert")
+    elif args.output.startswith("imitation:"):
+        from sb3_expert.data.paths import check_output_path
+
+        interop.save_imitation_npz(demos, str(check_output_path(args.output.removeprefix("imitation:"),
+                                                                overwrite=args.overwrite, argument="OUT")))  # fmt: skip
     else:
         save_demonstrations(demos, args.output, overwrite=args.overwrite)
     print(f"wrote {demos.n_steps} steps, {demos.n_episodes} episodes to {args.output}")
@@ -207,11 +222,14 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--plot", metavar="PNG", help="write a histogram of the episode returns")
     info.set_defaults(func=_info)
     convert = sub.add_parser(
-        "convert", help="convert between .npz, .h5 and Minari datasets (minari:<dataset_id>; needs sb3-expert[minari])"
+        "convert",
+        help="convert between .npz, .h5, Minari datasets (minari:<dataset_id>) and imitation trajectory "
+        "files (imitation:<file>.npz)",
     )
     convert.add_argument("input")
     convert.add_argument("output")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    convert.add_argument("--env", help="for imitation: inputs, the env whose spaces the data has (else inferred)")
     convert.set_defaults(func=_convert)
     return parser
 

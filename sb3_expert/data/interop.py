@@ -16,7 +16,15 @@ from gymnasium import spaces
 
 from sb3_expert.data.demonstrations import Demonstrations, ObsArray
 
-__all__ = ["Trajectory", "from_imitation", "from_minari", "to_imitation", "to_minari"]
+__all__ = [
+    "Trajectory",
+    "from_imitation",
+    "from_minari",
+    "load_imitation_npz",
+    "save_imitation_npz",
+    "to_imitation",
+    "to_minari",
+]
 
 
 def _episode_obs(demos: Demonstrations, e: int) -> ObsArray:
@@ -154,3 +162,42 @@ def from_imitation(trajectories: Sequence[Any], observation_space: spaces.Space,
         for t in trajectories
     )  # fmt: skip
     return _from_episodes(episodes, observation_space, action_space, {"producer": {"converted_from": "imitation"}})
+
+
+def save_imitation_npz(demos: Demonstrations, path: str) -> None:
+    """Write ``imitation``'s ``.npz`` trajectory file (``obs`` with each episode's final observation,
+    ``acts``, ``infos``, ``terminal``, ``rews``, ``indices``), which ``imitation.data.serialize.load``
+    reads in every version (recent ones with a deprecation warning, their own format being a HF
+    ``datasets`` folder). Dict observations are not supported by that format."""
+    if isinstance(demos.obs, dict):
+        raise TypeError("imitation's .npz trajectories cannot hold Dict observations")
+    trajs = to_imitation(demos)
+    infos = np.empty(demos.n_steps, dtype=object)
+    infos[:] = [{} for _ in range(demos.n_steps)]
+    with open(path, "wb") as f:
+        np.savez_compressed(
+            f, obs=np.concatenate([t.obs for t in trajs]), acts=demos.actions, infos=infos,
+            terminal=demos.terminated.copy(), rews=demos.rewards.astype(np.float32),
+            indices=demos.episode_offsets[1:-1],
+        )  # fmt: skip
+
+
+def load_imitation_npz(path: str, observation_space: spaces.Space | None = None,
+                       action_space: spaces.Space | None = None) -> Demonstrations:  # fmt: skip
+    """Read ``imitation``'s ``.npz`` trajectory file (its ``infos`` are not read: they need pickle).
+    Spaces are inferred when not given (integer 1-D actions as ``Discrete``)."""
+    from sb3_expert.data.spaces import infer_space
+
+    with np.load(path, allow_pickle=False) as data:
+        obs, acts, terminal, indices = data["obs"], data["acts"], data["terminal"], data["indices"]
+        rews = data["rews"] if "rews" in data.files else np.zeros(len(acts))
+    n = len(terminal)
+    obs_parts = np.split(obs, indices + np.arange(n)[: len(indices)] + 1)
+    act_parts, rew_parts = np.split(acts, indices), np.split(rews, indices)
+    if observation_space is None:
+        observation_space = infer_space(obs, name=f"{path}: obs")
+    if action_space is None:
+        column = acts.reshape(-1, 1) if acts.ndim == 1 else acts
+        action_space = infer_space(column, name=f"{path}: acts", discrete_column=acts.ndim == 1)
+    trajs = [Trajectory(o, a, None, bool(t), r) for o, a, t, r in zip(obs_parts, act_parts, terminal, rew_parts)]
+    return from_imitation(trajs, observation_space, action_space)

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from gymnasium import spaces
 
 from sb3_expert.data.interop import Trajectory, from_imitation, from_minari, to_imitation, to_minari
 from tests.helpers import CARTPOLE_ACT, CARTPOLE_OBS, expert_demos, make_demos
@@ -32,3 +33,18 @@ def test_minari_round_trip(tmp_path, monkeypatch):
     for name in ("obs", "actions", "rewards", "episode_starts", "terminated", "truncated", "final_obs"):
         np.testing.assert_array_equal(getattr(back, name), getattr(demos, name))
     assert back.metadata["env_id"] == "CartPole-v1"
+
+
+def test_imitation_npz_file_round_trip(tmp_path):
+    from sb3_expert.data.interop import load_imitation_npz, save_imitation_npz
+
+    demos = expert_demos("CartPole-v1", 3, max_episode_steps=30)
+    save_imitation_npz(demos, str(tmp_path / "trajs.npz"))
+    with np.load(tmp_path / "trajs.npz", allow_pickle=True) as f:  # imitation's loader reads it this way
+        assert set(f.files) == {"obs", "acts", "infos", "terminal", "rews", "indices"}
+        assert len(f["obs"]) == demos.n_steps + 3 and f["indices"].tolist() == [30, 60]
+    back = load_imitation_npz(str(tmp_path / "trajs.npz"), demos.observation_space, demos.action_space)
+    for name in ("obs", "actions", "final_obs", "episode_starts", "terminated", "truncated"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(demos, name))
+    inferred = load_imitation_npz(str(tmp_path / "trajs.npz"))
+    assert inferred.action_space == spaces.Discrete(2)
