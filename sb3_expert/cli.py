@@ -250,5 +250,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    np.set_printoptions(precision=4)
     sys.exit(main())

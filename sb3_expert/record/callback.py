@@ -17,7 +17,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, VecTransposeI
 
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.record.streams import Sink, Stream
-from sb3_expert.record.vec import record_vec_step
+from sb3_expert.record.vec import record_vec_step, vec_env_id
 from sb3_expert.record.wrapper import buffer_rows
 
 __all__ = ["RecordExpert"]
@@ -128,7 +128,7 @@ class RecordExpert(BaseCallback):
     def _make_sink(self, model: BaseAlgorithm, venv: VecEnv) -> None:
         obs_space = self._transpose.venv.observation_space if self._transpose is not None else venv.observation_space
         meta: dict[str, Any] = {"producer": {"recorder": "RecordExpert", "algorithm": type(model).__name__}}
-        spec_id = _spec_id(venv)
+        spec_id = vec_env_id(venv)
         if spec_id:
             meta["env_id"] = spec_id
         min_return = self.min_return
@@ -253,11 +253,3 @@ def _untranspose(obs: Any, transpose: VecTransposeImage) -> Any:
         keys = transpose.image_space_keys or []
         return {k: (np.moveaxis(v, -3, -1) if k in keys else v) for k, v in obs.items()}
     return np.moveaxis(obs, -3, -1)
-
-
-def _spec_id(venv: VecEnv) -> str | None:
-    try:
-        spec = venv.get_attr("spec", indices=[0])[0]
-    except Exception:
-        return None
-    return getattr(spec, "id", None)

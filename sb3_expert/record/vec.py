@@ -15,7 +15,7 @@ from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.record.streams import Sink, Stream
 from sb3_expert.record.wrapper import action_error, buffer_rows
 
-__all__ = ["VecRecordDemonstrations", "record_vec_step"]
+__all__ = ["VecRecordDemonstrations", "record_vec_step", "vec_env_id"]
 
 
 def _row(obs: Any, i: int) -> Any:
@@ -107,7 +107,7 @@ class VecRecordDemonstrations(VecEnvWrapper):
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(venv)
-        env_id = _env_id(venv)
+        env_id = vec_env_id(venv)
         meta: dict[str, Any] = {"producer": {"recorder": "VecRecordDemonstrations", "n_envs": venv.num_envs}}
         if env_id:
             meta["env_id"] = env_id
@@ -159,10 +159,10 @@ class VecRecordDemonstrations(VecEnvWrapper):
         self.venv.close()
 
 
-def _env_id(venv: VecEnv) -> str | None:
+def vec_env_id(venv: VecEnv) -> str | None:
+    """The gymnasium id of the first sub-environment, when it has a spec."""
     try:
-        specs = venv.get_attr("spec")
+        spec = venv.get_attr("spec", indices=[0])[0]
     except Exception:
         return None
-    spec = specs[0] if specs else None
     return getattr(spec, "id", None)
