@@ -1,14 +1,23 @@
-"""One behaviour-cloning loss per policy family, picked by a dispatch table.
+"""One behaviour-cloning loss per policy family, picked by what the policy is.
 
 Each :class:`BCLoss` knows which parameters it trains, how to turn the expert's env-space actions
 into the policy's targets (once, for the whole dataset), and the per-batch loss:
 
-- actor-critic policies (PPO, A2C, TRPO, MaskablePPO; gSDE too): negative log-likelihood of the
-  expert action, ``policy.evaluate_actions``;
-- SAC / TQC actors and TD3 / DDPG actors: mean squared error between the actor's deterministic
-  action and the expert action, both in the policy's scaled ``[-1, 1]`` action space;
-- DQN and QR-DQN: cross-entropy with the Q-values (QR-DQN: mean quantiles) as logits;
+- actor-critic policies (PPO, A2C, TRPO, MaskablePPO; gSDE too; any ``ActorCriticPolicy``):
+  negative log-likelihood of the expert action, ``policy.evaluate_actions``;
+- recurrent actor-critic policies (RecurrentPPO): the same likelihood over whole episodes as
+  sequences, the LSTM states starting at zero at each episode's start (padded steps masked out);
+- stochastic actors with ``action_log_prob`` (SAC, TQC, CrossQ, a user's SAC-like policy) and
+  deterministic actors (TD3, DDPG): mean squared error between the actor's deterministic action
+  and the expert action, both in the policy's scaled ``[-1, 1]`` action space;
+- Q-networks (DQN) and quantile networks (QR-DQN): cross-entropy with the Q-values (QR-DQN: mean
+  quantiles) as logits;
 - ARS: regression (continuous) or cross-entropy on its action network's logits (discrete).
+
+The family is found from the policy's structure (``isinstance(policy, ActorCriticPolicy)``, an
+``actor`` with or without ``action_log_prob``, a ``q_net``, a ``quantile_net``...), so subclasses
+and new algorithms of the same shape work without registration. :data:`LOSSES` lets a user give a
+policy class (and its subclasses) a loss of their own; it is looked up first.
 """
 
 from __future__ import annotations
@@ -43,16 +52,20 @@ class BCLoss:
     :param value: ``obs -> values (B,)`` for the optional value warm start (actor-critic only)
     :param on_start: called with the model before training (e.g. ARS's all-zero start)
     :param on_end: called with the model after training (e.g. ARS's weight vector)
+    :param sequence: the loss takes whole episodes: ``loss(obs, targets, mask)`` with ``obs`` and
+        ``targets`` flattened from ``(n_episodes, max_length, ...)`` and ``mask`` ``(n_episodes,
+        max_length)`` float, 1 on real steps, 0 on padding
     """
 
     name: str
     parameters: Callable[[], Iterable[th.nn.Parameter]]
     targets: Callable[[np.ndarray, th.device], th.Tensor]
-    loss: Callable[[Obs, th.Tensor], th.Tensor]
+    loss: Callable[..., th.Tensor]
     correct: Callable[[Obs, th.Tensor], th.Tensor] | None = None
     value: Callable[[Obs], th.Tensor] | None = None
     on_start: Callable[[Any], None] | None = None
     on_end: Callable[[Any], None] | None = None
+    sequence: bool = False
 
 
 def _env_actions(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Tensor]:
@@ -86,12 +99,6 @@ def _scaled_box(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Tens
 
 
 def _actor_critic(policy: Any) -> BCLoss:
-    if type(policy).__name__.startswith("Recurrent"):
-        raise TypeError(
-            "pretrain: RecurrentPPO's LSTM policies need whole-episode sequences and are not supported; "
-            "clone into PPO (MlpPolicy) instead, or train RecurrentPPO with learn()"
-        )
-
     def loss(obs: Obs, targets: th.Tensor) -> th.Tensor:
         return -policy.evaluate_actions(obs, targets)[1].mean()
 
@@ -109,7 +116,23 @@ def _actor_critic(policy: Any) -> BCLoss:
     )
 
 
-def _squashed_actor(policy: Any) -> BCLoss:  # SAC, TQC
+def _recurrent_actor_critic(policy: Any) -> BCLoss:
+    """RecurrentPPO: likelihood of whole episodes, LSTM states zero at each episode's start."""
+    from sb3_contrib.common.recurrent.type_aliases import RNNStates
+
+    def loss(obs: Obs, targets: th.Tensor, mask: th.Tensor) -> th.Tensor:
+        n_seq = mask.shape[0]
+        layers, _, hidden = policy.lstm_hidden_state_shape
+        zeros = th.zeros(layers, n_seq, hidden, device=mask.device)
+        states = RNNStates((zeros, zeros), (zeros, zeros))
+        # all-zero episode starts: one LSTM call over the whole sequence (the states start at zero)
+        log_prob = policy.evaluate_actions(obs, targets, states, th.zeros(mask.numel(), device=mask.device))[1]
+        return -(log_prob * mask.reshape(-1)).sum() / mask.sum()
+
+    return BCLoss("recurrent actor-critic likelihood", policy.parameters, _env_actions(policy), loss, sequence=True)
+
+
+def _squashed_actor(policy: Any) -> BCLoss:  # SAC, TQC, CrossQ
     def loss(obs: Obs, targets: th.Tensor) -> th.Tensor:
         return F.mse_loss(policy.actor(obs, deterministic=True), targets)
 
@@ -177,38 +200,41 @@ def _ars(policy: Any) -> BCLoss:
     return bc
 
 
-LOSSES: dict[str, Callable[[Any], BCLoss]] = {
-    # policy class name (the family's base) -> loss factory; looked up along the policy's MRO
-    "ActorCriticPolicy": _actor_critic,
-    "MaskableActorCriticPolicy": _actor_critic,
-    "SACPolicy": _squashed_actor,
-    "TQCPolicy": _squashed_actor,
-    "TD3Policy": _deterministic_actor,
-    "DQNPolicy": _dqn,
-    "QRDQNPolicy": _qrdqn,
-    "ARSPolicy": _ars,
-}
-"""The dispatch table. Register a new family with ``LOSSES["MyPolicy"] = factory``."""
+LOSSES: dict[type, Callable[[Any], BCLoss]] = {}
+"""A user's own losses: policy class -> factory ``policy -> BCLoss``, looked up along the policy's
+MRO before the built-in families (``LOSSES[MyPolicy] = my_factory``)."""
+
+
+def _family(policy: BasePolicy) -> Callable[[Any], BCLoss] | None:
+    """The built-in loss factory for ``policy``'s structure, or None."""
+    if isinstance(policy, ActorCriticPolicy):
+        return _recurrent_actor_critic if hasattr(policy, "lstm_actor") else _actor_critic
+    actor = getattr(policy, "actor", None)
+    if isinstance(actor, th.nn.Module):
+        return _squashed_actor if hasattr(actor, "action_log_prob") else _deterministic_actor
+    if isinstance(getattr(policy, "q_net", None), th.nn.Module):
+        return _dqn
+    if isinstance(getattr(policy, "quantile_net", None), th.nn.Module):
+        return _qrdqn
+    if isinstance(getattr(policy, "action_net", None), th.nn.Module):
+        return _ars
+    return None
 
 
 def loss_for(policy: BasePolicy) -> BCLoss:
-    """The :class:`BCLoss` of ``policy``'s family (the first class along its MRO in :data:`LOSSES`).
+    """The :class:`BCLoss` for ``policy``: a user's entry in :data:`LOSSES` (along the MRO), else
+    the built-in family its structure matches.
 
-    :raises TypeError: for a policy of no known family, listing the known ones
+    :raises TypeError: for a policy that matches no family
     :raises UnsupportedSpaceError: for an action space the family cannot clone
     """
-    for cls in type(policy).__mro__:
-        factory = LOSSES.get(cls.__name__)
-        if factory is not None:
-            break
-    else:
-        if isinstance(policy, ActorCriticPolicy):
-            factory = _actor_critic
-        else:
-            raise TypeError(
-                f"pretrain: no behaviour-cloning loss for {type(policy).__name__}; known policy families: "
-                f"{sorted(LOSSES)} (add one to sb3_expert.bc.losses.LOSSES)"
-            )
+    factory = next((LOSSES[cls] for cls in type(policy).__mro__ if cls in LOSSES), None) or _family(policy)
+    if factory is None:
+        raise TypeError(
+            f"pretrain: no behaviour-cloning loss for {type(policy).__name__}: it is none of an ActorCriticPolicy, "
+            "a policy with an `actor` (SAC/TD3-like), a `q_net` (DQN-like), a `quantile_net` (QR-DQN-like) or an "
+            "`action_net` (ARS-like); register one with sb3_expert.bc.losses.LOSSES[YourPolicy] = factory"
+        )
     space = policy.action_space
     if factory in (_squashed_actor, _deterministic_actor) and not isinstance(space, spaces.Box):
         raise UnsupportedSpaceError(f"action_space: {type(policy).__name__} needs a Box action space, got {space}")

@@ -171,15 +171,80 @@ def test_bad_arguments(cartpole_demos):
         pretrain(model, [1, 2, 3])
     with pytest.raises(TypeError, match="model: expected an SB3 algorithm"):
         pretrain("PPO", cartpole_demos)
-    with pytest.raises(TypeError, match="value_warm_start: only actor-critic"):
+    with pytest.raises(TypeError, match="value_warm_start: only feed-forward actor-critic"):
         pretrain(DQN("MlpPolicy", "CartPole-v1"), cartpole_demos, value_warm_start=True)
 
 
-def test_recurrent_ppo_refused(cartpole_demos):
+def test_recurrent_ppo_clone_of_the_shipped_expert(tmp_path):
     sb3_contrib = pytest.importorskip("sb3_contrib")
-    model = sb3_contrib.RecurrentPPO("MlpLstmPolicy", "CartPole-v1", policy_kwargs={"lstm_hidden_size": 8})
-    with pytest.raises(TypeError, match="RecurrentPPO's LSTM policies need whole-episode sequences"):
-        pretrain(model, cartpole_demos, n_epochs=1)
+    from sb3_expert import generate_expert_traj, load_demonstrations
+    from sb3_expert.demo import load_demo_expert
+
+    generate_expert_traj(load_demo_expert(), tmp_path / "demos.h5", gym.make("CartPole-v1"), n_episodes=10, seed=0)
+    demos = load_demonstrations(tmp_path / "demos.h5")
+    kwargs = {"lstm_hidden_size": 32, "net_arch": [32]}
+    model = sb3_contrib.RecurrentPPO("MlpLstmPolicy", "CartPole-v1", policy_kwargs=kwargs, seed=0)
+    pretrain(model, demos, n_epochs=40, seed=0)
+    env = gym.make("CartPole-v1")
+    returns = []
+    for k in range(10):  # the clone acts with its LSTM state, reset at each episode's start
+        obs, _ = env.reset(seed=100 + k)
+        state, start, total, done = None, np.ones(1, bool), 0.0, False
+        while not done:
+            action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            start, total, done = np.zeros(1, bool), total + reward, terminated or truncated
+        returns.append(total)
+    assert np.mean(returns) >= 475
+
+
+def test_recurrent_ppo_sequences_are_masked_and_need_episodes(cartpole_demos):
+    sb3_contrib = pytest.importorskip("sb3_contrib")
+    model = sb3_contrib.RecurrentPPO("MlpLstmPolicy", "CartPole-v1", policy_kwargs={"lstm_hidden_size": 8}, seed=0)
+    short = cartpole_demos.first_episodes(3)
+    pretrain(model, short, n_epochs=1, batch_size=600)  # episodes of unequal length padded together
+    with pytest.raises(TypeError, match="whole episodes"):
+        pretrain(model, ExpertDataset(traj_data=short, split="transition", verbose=0), n_epochs=1)
+    with pytest.raises(TypeError, match="value_warm_start"):
+        pretrain(model, short, n_epochs=1, value_warm_start=True)
+
+
+def test_crossq_and_a_users_sac_subclass_clone(pendulum_demos):
+    sb3_contrib = pytest.importorskip("sb3_contrib")
+    from stable_baselines3.sac.policies import SACPolicy
+
+    class MySACPolicy(SACPolicy):  # dispatched by structure, not by its name
+        pass
+
+    kwargs = {"net_arch": {"pi": [64, 64], "qf": [64]}}
+    crossq = sb3_contrib.CrossQ("MlpPolicy", "Pendulum-v1", policy_kwargs=kwargs, seed=0)
+    pretrain(crossq, pendulum_demos, n_epochs=30)
+    assert mean_return(crossq, "Pendulum-v1", 10) >= -250
+    mine = SAC(MySACPolicy, "Pendulum-v1", policy_kwargs={"net_arch": [32]}, seed=0)
+    obs = pendulum_demos.obs[:400]
+    before = np.abs(mine.predict(obs, deterministic=True)[0] - pendulum_demos.actions[:400]).mean()
+    pretrain(mine, pendulum_demos.first_episodes(4), n_epochs=10)
+    after = np.abs(mine.predict(obs, deterministic=True)[0] - pendulum_demos.actions[:400]).mean()
+    assert after < before / 2
+
+
+def test_a_policy_of_no_family_is_refused_with_the_families_named(cartpole_demos):
+    from stable_baselines3.common.policies import BasePolicy
+
+    from sb3_expert.bc.losses import LOSSES, loss_for
+
+    class Odd(BasePolicy):
+        def _predict(self, observation, deterministic=False):
+            return th.zeros(len(observation), dtype=th.long)
+
+    policy = Odd(cartpole_demos.observation_space, cartpole_demos.action_space)
+    with pytest.raises(TypeError, match="ActorCriticPolicy.*LOSSES"):
+        loss_for(policy)
+    LOSSES[Odd] = lambda p: "registered"
+    try:
+        assert loss_for(policy) == "registered"
+    finally:
+        del LOSSES[Odd]
 
 
 @pytest.mark.parametrize("name", ["TQC", "QRDQN", "TRPO", "ARS", "MaskablePPO"])
