@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 ruff check .
 ruff format --check .
 mypy
-python -m pytest "$@"
+python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"

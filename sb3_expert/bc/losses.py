@@ -14,7 +14,7 @@ into the policy's targets (once, for the whole dataset), and the per-batch loss:
   quantiles) as logits;
 - ARS: regression (continuous) or cross-entropy on its action network's logits (discrete).
 
-The family is found from the policy's structure (``isinstance(policy, ActorCriticPolicy)``, an
+The family is found from the policy's structure (an ``ActorCriticPolicy`` or ``evaluate_actions``, an
 ``actor`` with or without ``action_log_prob``, a ``q_net``, a ``quantile_net``...), so subclasses
 and new algorithms of the same shape work without registration. :data:`LOSSES` lets a user give a
 policy class (and its subclasses) a loss of their own; it is looked up first.
@@ -207,7 +207,8 @@ MRO before the built-in families (``LOSSES[MyPolicy] = my_factory``)."""
 
 def _family(policy: BasePolicy) -> Callable[[Any], BCLoss] | None:
     """The built-in loss factory for ``policy``'s structure, or None."""
-    if isinstance(policy, ActorCriticPolicy):
+    if isinstance(policy, ActorCriticPolicy) or callable(getattr(policy, "evaluate_actions", None)):
+        # MaskablePPO's policy is no ActorCriticPolicy subclass, but has its evaluate_actions
         return _recurrent_actor_critic if hasattr(policy, "lstm_actor") else _actor_critic
     actor = getattr(policy, "actor", None)
     if isinstance(actor, th.nn.Module):
@@ -231,7 +232,8 @@ def loss_for(policy: BasePolicy) -> BCLoss:
     factory = next((LOSSES[cls] for cls in type(policy).__mro__ if cls in LOSSES), None) or _family(policy)
     if factory is None:
         raise TypeError(
-            f"pretrain: no behaviour-cloning loss for {type(policy).__name__}: it is none of an ActorCriticPolicy, "
+            f"pretrain: no behaviour-cloning loss for {type(policy).__name__}: it is none of an ActorCriticPolicy "
+            "(or a policy with `evaluate_actions`), "
             "a policy with an `actor` (SAC/TD3-like), a `q_net` (DQN-like), a `quantile_net` (QR-DQN-like) or an "
             "`action_net` (ARS-like); register one with sb3_expert.bc.losses.LOSSES[YourPolicy] = factory"
         )
