@@ -53,6 +53,9 @@ def _venv(env_id: str, n_envs: int = 1, seed: int | None = None) -> Any:
     return make_vec_env(env_id, n_envs=n_envs, seed=seed)
 
 
+TRUST_HELP = "let the model's files run code while loading (objects off the allow-list); only for files you trust"
+
+
 def _record(args: argparse.Namespace) -> None:
     from sb3_expert.data.paths import check_output_path
     from sb3_expert.experts.registry import load_policy
@@ -63,6 +66,8 @@ def _record(args: argparse.Namespace) -> None:
     venv = _venv(args.env, args.n_envs, args.seed)
     if args.expert.endswith("-huggingface"):
         kwargs.setdefault("env_name", args.env)
+    if args.trust_remote_code:
+        kwargs["trust_remote_code"] = True
     policy = load_policy(args.expert, venv, **kwargs)
     data = generate_expert_traj(policy, args.out, venv, n_episodes=args.episodes, seed=args.seed,
                                 deterministic=not args.stochastic, overwrite=args.overwrite,
@@ -99,7 +104,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from sb3_expert.experts.registry import load_policy
 
     venv = _venv(args.env, seed=args.seed)
-    policy = load_policy(args.algo, venv, path=args.model)
+    policy = load_policy(args.algo, venv, path=args.model, trust_remote_code=args.trust_remote_code)
     result: Any = evaluate_policy(policy, venv, n_eval_episodes=args.episodes, deterministic=not args.stochastic,
                                   return_episode_rewards=True)  # fmt: skip
     returns, lengths = result
@@ -185,6 +190,11 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--seed", type=int, default=0)
     record.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
     record.add_argument("--overwrite", action="store_true")
+    record.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help=TRUST_HELP,
+    )
     record.add_argument("--no-progress", action="store_true", help="no progress bar")
     record.set_defaults(func=_record)
     pre = sub.add_parser("pretrain", help="behaviour cloning into a new model, saved as .zip",
@@ -208,6 +218,11 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=int, default=10)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--stochastic", action="store_true")
+    ev.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help=TRUST_HELP,
+    )
     ev.set_defaults(func=_evaluate)
     demo = sub.add_parser("demo", help="record an expert on CartPole-v1, pretrain PPO on it, compare returns")
     demo.add_argument("--out", default="sb3_expert_demo", help="output folder (default: %(default)s)")

@@ -45,21 +45,51 @@ def download(algo: str, env_name: str, organization: str = "HumanCompatibleAI",
     return Path(zip_path), None if norm_path is None else Path(norm_path)
 
 
-def load_from_hub_model(algo: str, venv: VecEnv, env_name: str, *, organization: str = "HumanCompatibleAI",
-                        revision: str | None = None, device: str = "auto") -> ExpertModel:  # fmt: skip
-    """The whole algorithm and its VecNormalize statistics, from the Hub."""
+def load_from_hub_model(
+    algo: str,
+    venv: VecEnv,
+    env_name: str,
+    *,
+    organization: str = "HumanCompatibleAI",
+    revision: str | None = None,
+    device: str = "auto",
+    trust_remote_code: bool = False,
+) -> ExpertModel:
+    """The whole algorithm and its VecNormalize statistics, from the Hub. Nothing in the downloaded
+    files runs code unless ``trust_remote_code=True`` (see :mod:`sb3_expert.experts.safe_load`)."""
     zip_path, norm_path = download(algo, env_name, organization, revision)
-    return load_model(algo, venv, zip_path, device=device, vec_normalize_path=norm_path)
+    return load_model(
+        algo, venv, zip_path, device=device, vec_normalize_path=norm_path, trust_remote_code=trust_remote_code
+    )
 
 
 def _hub_loader(algo: str) -> Any:
-    def load(venv: VecEnv, env_name: str, *, organization: str = "HumanCompatibleAI", revision: str | None = None,
-             device: str = "auto", normalize: bool = True) -> BasePolicy:  # fmt: skip
-        model = load_from_hub_model(algo, venv, env_name, organization=organization, revision=revision, device=device)
+    def load(
+        venv: VecEnv,
+        env_name: str,
+        *,
+        organization: str = "HumanCompatibleAI",
+        revision: str | None = None,
+        device: str = "auto",
+        normalize: bool = True,
+        trust_remote_code: bool = False,
+    ) -> BasePolicy:
+        model = load_from_hub_model(
+            algo,
+            venv,
+            env_name,
+            organization=organization,
+            revision=revision,
+            device=device,
+            trust_remote_code=trust_remote_code,
+        )
         return expert_policy(model, normalize)
 
     load.__name__ = load.__qualname__ = f"load_{algo}"
-    load.__doc__ = f"The ``{algo}-huggingface`` expert type: ``{algo}`` from the Hugging Face Hub."
+    load.__doc__ = (
+        f"The ``{algo}-huggingface`` expert type: ``{algo}`` from the Hugging Face Hub; nothing in the downloaded "
+        "files runs code unless ``trust_remote_code=True``."
+    )
     return load
 
 

@@ -24,6 +24,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_expert.errors import SpaceMismatchError
 from sb3_expert.experts.registry import ExpertLoaderError
+from sb3_expert.experts.safe_load import safe_custom_objects, safe_load_pickle
 
 __all__ = [
     "ALGORITHMS",
@@ -52,6 +53,18 @@ ALGORITHMS = {
     "maskableppo": ("sb3_contrib", "MaskablePPO"),
 }
 VEC_NORMALIZE_NAMES = ("vec_normalize.pkl", "vecnormalize.pkl")
+POLICY_MODULES = {
+    # the module of a saved model's policy class -> the algorithms whose models have it
+    "stable_baselines3.common.policies": ("ppo", "a2c", "trpo"),
+    "stable_baselines3.sac.policies": ("sac",),
+    "stable_baselines3.td3.policies": ("td3", "ddpg"),
+    "stable_baselines3.dqn.policies": ("dqn",),
+    "sb3_contrib.tqc.policies": ("tqc",),
+    "sb3_contrib.qrdqn.policies": ("qrdqn",),
+    "sb3_contrib.ars.policies": ("ars",),
+    "sb3_contrib.common.recurrent.policies": ("recurrentppo",),
+    "sb3_contrib.common.maskable.policies": ("maskableppo",),
+}
 
 
 class ExpertModel(NamedTuple):
@@ -115,7 +128,9 @@ def _recorded_space_shape(data: dict[str, Any], key: str) -> tuple[Any, ...] | N
     return None if shape is None else tuple(shape)
 
 
-def _check_zip(path: Path, venv: VecEnv | None) -> None:
+def _check_zip(path: Path, venv: VecEnv | None, algo: str) -> dict[str, Any]:
+    """The zip's ``data`` entry (JSON, nothing unpickled), after checking that it is an SB3 model of
+    ``algo`` whose spaces fit ``venv``."""
     try:
         with zipfile.ZipFile(path) as archive:
             if "data" not in archive.namelist():
@@ -123,8 +138,19 @@ def _check_zip(path: Path, venv: VecEnv | None) -> None:
             data = json.loads(archive.read("data"))
     except zipfile.BadZipFile as e:
         raise ExpertLoaderError(f"{path}: not an SB3 model (not a .zip archive)") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ExpertLoaderError(f"{path}: not an SB3 model (its 'data' entry is not JSON: {e})") from e
+    if not isinstance(data, dict):
+        raise ExpertLoaderError(f"{path}: not an SB3 model (its 'data' entry is not a JSON object)")
+    policy = data.get("policy_class")
+    module = policy.get("__module__") if isinstance(policy, dict) else None
+    if module in POLICY_MODULES and algo not in POLICY_MODULES[module]:
+        raise ExpertLoaderError(
+            f"{path}: expected a {ALGORITHMS[algo][1]} model, got one whose policy comes from {module} "
+            f"(a model of {' or '.join(a.upper() for a in POLICY_MODULES[module])}): load it as that type"
+        )
     if venv is None:
-        return
+        return data
     for key, space in (("observation_space", venv.observation_space), ("action_space", venv.action_space)):
         recorded = _recorded_space_shape(data, key)
         expected = () if isinstance(space, spaces.Discrete) else tuple(space.shape or ())
@@ -132,6 +158,7 @@ def _check_zip(path: Path, venv: VecEnv | None) -> None:
             raise SpaceMismatchError(
                 f"{key}: the model {str(path)!r} was trained with shape {recorded}, but the venv has {space}"
             )
+    return data
 
 
 class _GymToGymnasium(pickle.Unpickler):
@@ -143,16 +170,25 @@ class _GymToGymnasium(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def load_vec_normalize(path: str | os.PathLike[str], venv: VecEnv) -> VecNormalize:
+def load_vec_normalize(path: str | os.PathLike[str], venv: VecEnv, *, trust_remote_code: bool = False) -> VecNormalize:
     """Load VecNormalize statistics around ``venv``, in evaluation mode (statistics frozen, rewards raw).
 
     Pickles made with ``gym`` are read with ``gymnasium`` in its place; the spaces become ``venv``'s.
+    The pickle is read with the allow-list of :mod:`sb3_expert.experts.safe_load` unless
+    ``trust_remote_code=True``.
+
+    :raises UnsafeModelError: when the pickle names something off the allow-list
     """
-    with open(path, "rb") as f:
-        try:
-            norm = _GymToGymnasium(f).load()
-        except Exception as e:
-            raise ExpertLoaderError(f"{path}: not a readable VecNormalize pickle ({e})") from e
+    try:
+        if trust_remote_code:
+            with open(path, "rb") as f:
+                norm = _GymToGymnasium(f).load()
+        else:
+            norm = safe_load_pickle(path)
+    except ExpertLoaderError:
+        raise
+    except Exception as e:  # a corrupt or foreign pickle fails in many ways: say which file
+        raise ExpertLoaderError(f"{path}: not a readable VecNormalize pickle ({type(e).__name__}: {e})") from e
     if not isinstance(norm, VecNormalize):
         raise ExpertLoaderError(f"{path}: expected a pickled VecNormalize, got {type(norm).__name__}")
     stats_shape = np.shape(norm.obs_rms.mean) if not isinstance(norm.obs_rms, dict) else None
@@ -176,6 +212,7 @@ def load_model(
     device: str = "auto",
     custom_objects: dict[str, Any] | None = None,
     vec_normalize_path: str | os.PathLike[str] | None = None,
+    trust_remote_code: bool = False,
 ) -> ExpertModel:
     """Load a saved model (and its VecNormalize statistics) from a file, a folder or an rl-zoo run.
 
@@ -185,24 +222,33 @@ def load_model(
     :param device: where the networks go
     :param custom_objects: more of SB3's ``custom_objects``
     :param vec_normalize_path: the statistics' pickle, when not beside the model
-    :raises ExpertLoaderError: for a missing path, a folder without a model, a file that is not an SB3 model
+    :param trust_remote_code: unpickle the model's data and statistics as SB3 does, running whatever
+        code they name; by default they go through the allow-list of
+        :mod:`sb3_expert.experts.safe_load` (see there)
+    :raises ExpertLoaderError: for a missing path, a folder without a model, a file that is not an SB3
+        model, or a model of another algorithm
+    :raises UnsafeModelError: when the file names something off the allow-list (without the opt-in)
     :raises SpaceMismatchError: when the model's spaces do not fit ``venv``
     """
     cls = algorithm_class(algo)
     zip_path, norm_path = find_model_files(path, algo)
     norm_path = Path(vec_normalize_path) if vec_normalize_path is not None else norm_path
-    _check_zip(zip_path, venv)
+    data = _check_zip(zip_path, venv, algo)
     zero = _Constant(0.0)
     objects: dict[str, Any] = {"lr_schedule": zero, "learning_rate": 0.0, "clip_range": zero,
                                "clip_range_vf": None, "exploration_schedule": zero}  # fmt: skip
     if venv is not None:
         objects.update(observation_space=venv.observation_space, action_space=venv.action_space)
     objects.update(custom_objects or {})
+    if not trust_remote_code:
+        objects = safe_custom_objects(str(zip_path), data, objects)
     try:
         model = cls.load(zip_path, env=None, device=device, custom_objects=objects)
     except (RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as e:
         raise ExpertLoaderError(f"{zip_path}: could not load it as a {cls.__name__} model: {e}") from e
-    norm = load_vec_normalize(norm_path, venv) if norm_path is not None and venv is not None else None
+    norm = None
+    if norm_path is not None and venv is not None:
+        norm = load_vec_normalize(norm_path, venv, trust_remote_code=trust_remote_code)
     return ExpertModel(model, norm)
 
 
@@ -305,13 +351,23 @@ def expert_policy(expert: ExpertModel, normalize: bool = True) -> BasePolicy:
 
 
 def _file_loader(algo: str) -> Any:
-    def load(venv: VecEnv, path: str | os.PathLike[str], *, device: str = "auto", normalize: bool = True) -> BasePolicy:
-        return expert_policy(load_model(algo, venv, path, device=device), normalize)
+    def load(
+        venv: VecEnv,
+        path: str | os.PathLike[str],
+        *,
+        device: str = "auto",
+        normalize: bool = True,
+        trust_remote_code: bool = False,
+    ) -> BasePolicy:
+        return expert_policy(
+            load_model(algo, venv, path, device=device, trust_remote_code=trust_remote_code), normalize
+        )
 
     load.__name__ = load.__qualname__ = f"load_{algo}"
     load.__doc__ = (
         f"The ``{algo}`` expert type: a saved {ALGORITHMS[algo][1]} model from ``path`` (a .zip, a folder, an "
-        "rl-zoo run), its VecNormalize statistics applied unless ``normalize=False``."
+        "rl-zoo run), its VecNormalize statistics applied unless ``normalize=False``; nothing in the file runs "
+        "code unless ``trust_remote_code=True``."
     )
     return load
 
