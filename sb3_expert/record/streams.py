@@ -364,8 +364,10 @@ class Stream:
             self.carried_steps = self.episode_steps
         else:
             self.carried_return, self.carried_steps = 0.0, 0
-        self.starts[:n] = False
+        self.starts[: n + 1] = False  # row n too: begin() marks the start of an episode with no step yet
         self.i = 0
+        if self.running and self.episode_steps == 0:
+            self.starts[0] = True  # that mark moves with the rows
         self.ends.clear()
         self.flags.clear()
 

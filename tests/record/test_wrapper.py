@@ -297,3 +297,28 @@ def test_sigkill_keeps_flushed_episodes(tmp_path, trial):
     np.testing.assert_array_equal(finished.obs, ref["obs"])
     np.testing.assert_array_equal(finished.actions, ref["actions"])
     np.testing.assert_array_equal(finished.episode_lengths, ref["lengths"][: finished.n_episodes])
+
+
+@pytest.mark.parametrize("where", ["h5", "npz", "memory"])
+@pytest.mark.parametrize("how", ["flush", "demonstrations"])
+def test_flush_or_read_right_after_reset(tmp_path, where, how):
+    """Reading or flushing between reset() and the first step() used to lose the episode's start."""
+    path = None if where == "memory" else tmp_path / f"demos.{where}"
+    env = RecordDemonstrations(gym.make("CartPole-v1"), path)
+    lengths = []
+    for episode in range(4):
+        obs, _ = env.reset(seed=episode)
+        if how == "flush":
+            env.flush()
+        else:
+            assert env.demonstrations.n_episodes == episode
+        done, n = False, 0
+        while not done:
+            obs, _, terminated, truncated, _ = env.step(int(obs[2] > 0))
+            done, n = terminated or truncated, n + 1
+        lengths.append(n)
+    demos = env.demonstrations
+    env.close()
+    np.testing.assert_array_equal(demos.episode_lengths, lengths)
+    if path is not None:
+        np.testing.assert_array_equal(load_demonstrations(path).episode_lengths, lengths)
