@@ -48,5 +48,9 @@ class OutputExistsError(DemonstrationFileError, FileExistsError):
     """An output path that already exists, without ``overwrite`` (or ``append``) asked for."""
 
 
+class OutputLockedError(DemonstrationFileError):
+    """Another process is writing the same output file."""
+
+
 class UnsupportedFormatVersionError(DemonstrationFileError):
     """A file written by a newer (or unknown) version of the format."""

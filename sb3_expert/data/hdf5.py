@@ -29,7 +29,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_expert.data.demonstrations import Demonstrations, ObsArray
-from sb3_expert.data.paths import atomic_path, check_input_path, check_output_path
+from sb3_expert.data.paths import WriteLock, atomic_path, check_input_path, check_output_path, temp_path
 from sb3_expert.data.spaces import (
     check_space,
     check_spaces_match,
@@ -132,15 +132,26 @@ class HDF5Writer:
         self.path = check_output_path(path, overwrite=overwrite or (append and Path(path).exists()))
         self._compression = compression
         self._datasets: dict[str, list[Any]] = {}
-        if append and self.path.exists():
-            self._open_for_append(metadata)
-        else:
-            self._create(metadata)
+        self._lock = WriteLock(self.path)  # before anything is truncated: one writer per file
+        # overwrite: a new file beside the old one, renamed over it by close(); the old file stays
+        # whole until then (and after a crash)
+        self._replaces = not append and self.path.exists()
+        self._file_path = temp_path(self.path) if self._replaces else self.path
+        try:
+            if append and self.path.exists():
+                self._open_for_append(metadata)
+            else:
+                self._create(metadata)
+        except BaseException:
+            self._lock.release()
+            raise
 
     # ------------------------------------------------------------------ set-up
 
     def _create(self, metadata: Mapping[str, Any] | None) -> None:
-        self.file = h5py.File(self.path, "w")  # not libver="latest": its superblock flags refuse to open after a kill
+        self.file = h5py.File(
+            self._file_path, "w"
+        )  # not libver="latest": its superblock flags refuse to open after a kill
         f = self.file
         f.attrs["format"] = FORMAT_NAME
         f.attrs["format_version"] = FORMAT_VERSION
@@ -353,6 +364,9 @@ class HDF5Writer:
             ds.resize(self.n_steps, axis=0)
         self._datasets.clear()
         self.file.close()
+        if self._replaces:
+            os.replace(self._file_path, self.path)
+        self._lock.release()
 
     def __enter__(self) -> HDF5Writer:
         return self

@@ -33,7 +33,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_expert.data.demonstrations import Demonstrations
-from sb3_expert.data.paths import atomic_path, check_input_path, check_output_path
+from sb3_expert.data.paths import WriteLock, atomic_path, check_input_path, check_output_path
 from sb3_expert.data.spaces import is_image_observation
 from sb3_expert.errors import DemonstrationError, DemonstrationFileError
 
@@ -96,6 +96,7 @@ def save_npz(
     overwrite: bool = False,
     image_folder: str | os.PathLike[str] | None = None,
     compressed: bool = False,
+    lock: WriteLock | None = None,
 ) -> Path:
     """Write ``demos`` as a stable-baselines (v2) ``.npz`` (plus this library's extra keys).
 
@@ -106,6 +107,8 @@ def save_npz(
         ``.npz`` file's folder, as SB2's ``recorded_images``) and keep paths in ``obs``; None keeps
         the pixels in the ``.npz``
     :param compressed: use ``np.savez_compressed`` (SB2 used plain ``np.savez``)
+    :param lock: the :class:`~sb3_expert.data.paths.WriteLock` of ``path`` when the caller already
+        holds it (a recorder holds it from its start); else one is taken for the write
     :return: the path written
     :raises OutputExistsError: when ``path`` exists and ``overwrite`` is False
     """
@@ -125,7 +128,7 @@ def save_npz(
         if demos.final_obs is not None:
             data["final_obs"] = _write_images(demos.final_obs, folder, "final_", root)  # type: ignore[arg-type]
     save = np.savez_compressed if compressed else np.savez
-    with atomic_path(target) as tmp, open(tmp, "wb") as f:
+    with atomic_path(target, lock) as tmp, open(tmp, "wb") as f:
         save(f, **data)
     return target
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from sb3_expert.errors import DemonstrationFileError, DemonstrationFileNotFoundError, OutputExistsError
+from sb3_expert.errors import (
+    DemonstrationFileError,
+    DemonstrationFileNotFoundError,
+    OutputExistsError,
+    OutputLockedError,
+)
 
-__all__ = ["FORMATS", "atomic_path", "check_input_path", "check_output_path", "format_of"]
+__all__ = ["FORMATS", "WriteLock", "atomic_path", "check_input_path", "check_output_path", "format_of", "temp_path"]
 
 FORMATS = {".npz": "npz", ".h5": "hdf5", ".hdf5": "hdf5"}
 
@@ -57,19 +62,101 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool, argument
     return p
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temp_path(path: Path) -> Path:
+    """The temporary file beside ``path`` that this process writes before renaming it onto ``path``
+    (hidden, named after the process so that a stale one can be told apart)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+class WriteLock:
+    """One writer per file: a lock file ``.<name>.lock`` beside ``path``, created with ``O_EXCL``
+    (so it works where HDF5's own locking is off, as is usual on NFS and Lustre) and holding
+    ``pid@host``. A lock whose process is gone (same host) is stale and taken over. While the lock
+    is held, temporary files that earlier writers of ``path`` left behind (killed mid-save) are
+    removed.
+
+    :raises OutputLockedError: when another live process holds the lock (naming it and the lock file)
+    """
+
+    def __init__(self, path: Path, *, argument: str = "path") -> None:
+        self.path = path
+        self.lock_path = path.with_name(f".{path.name}.lock")
+        self.owner = f"{os.getpid()}@{socket.gethostname()}"
+        for _ in range(3):
+            try:
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and self._stale(holder):
+                    self.lock_path.unlink(missing_ok=True)
+                    continue
+                raise OutputLockedError(
+                    f"{argument}: {str(path)!r} is being written by another process ({holder or 'unknown'}); "
+                    f"wait for it to finish, or, if no such process runs, delete the lock file {str(self.lock_path)!r}"
+                ) from None
+            except OSError as e:  # a read-only folder, a file where the folder should be...
+                raise DemonstrationFileError(
+                    f"{argument}: cannot write in the folder {str(path.parent)!r} ({e.strerror})"
+                ) from e
+            with os.fdopen(fd, "w") as f:
+                f.write(self.owner)
+            self.held = True
+            for stale in path.parent.glob(f".{path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
+            return
+        raise OutputLockedError(f"{argument}: could not take the lock file {str(self.lock_path)!r}")
+
+    def _holder(self) -> str | None:
+        try:
+            return self.lock_path.read_text().strip() or None
+        except OSError:
+            return None
+
+    @staticmethod
+    def _stale(holder: str) -> bool:
+        pid, _, host = holder.partition("@")
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False  # alive (this process included: a second writer of the same file is refused too)
+
+    def release(self) -> None:
+        """Remove the lock file (if this process still holds it). Idempotent."""
+        if getattr(self, "held", False):
+            self.held = False
+            if self._holder() == self.owner:
+                self.lock_path.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, lock: WriteLock | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it onto ``path`` in one rename.
 
-    A crash or an exception leaves ``path`` as it was (absent, or the previous complete file).
+    The writer holds ``path``'s :class:`WriteLock` meanwhile (``lock``: one the caller already
+    holds and keeps; else one taken and released here). A crash or an exception leaves
+    ``path`` as it was (absent, or the previous complete file); the temporary file is removed on
+    failure, and a crash's is removed by the next writer. The file's mode follows the umask.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    own = WriteLock(path) if lock is None else None
+    tmp = temp_path(path)
     try:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        if own is not None:
+            own.release()

@@ -22,7 +22,7 @@ from gymnasium import spaces
 from sb3_expert.data.demonstrations import Demonstrations, ObsArray
 from sb3_expert.data.hdf5 import HDF5Writer, close_unfinished
 from sb3_expert.data.npz import save_npz
-from sb3_expert.data.paths import check_output_path, format_of
+from sb3_expert.data.paths import WriteLock, check_output_path, format_of
 from sb3_expert.data.spaces import check_space, step_layout
 from sb3_expert.errors import DemonstrationError
 
@@ -97,6 +97,7 @@ class Sink:
         self.episode_filter = episode_filter
         self.path = None if path is None else Path(path)
         self.writer: HDF5Writer | None = None
+        self._lock: WriteLock | None = None
         self._previous: Demonstrations | None = None
         self._overwrite = overwrite
         if self.path is not None:
@@ -105,13 +106,15 @@ class Sink:
                     self.path, observation_space, action_space, overwrite=overwrite, append=append,
                     metadata=self.metadata, compression=compression,
                 )  # fmt: skip
-            elif append and self.path.exists():
-                from sb3_expert.data.npz import load_npz
+            else:  # .npz: written by close(); the lock, held from now, also checks the folder is writable
+                if append and self.path.exists():
+                    from sb3_expert.data.npz import load_npz
 
-                self._previous = load_npz(self.path)
-                self._overwrite = True
-            else:
-                check_output_path(self.path, overwrite=overwrite)
+                    self._previous = load_npz(self.path)
+                    self._overwrite = True
+                else:
+                    check_output_path(self.path, overwrite=overwrite)
+                self._lock = WriteLock(self.path)
         # received and not yet written (in memory: everything received)
         self._steps: list[tuple[ObsArray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
         self._episodes: list[Episodes] = []
@@ -240,7 +243,11 @@ class Sink:
             self.write()
             self.writer.close()
         elif self.path is not None:
-            save_npz(self.demonstrations(), self.path, overwrite=self._overwrite)
+            try:
+                save_npz(self.demonstrations(), self.path, overwrite=self._overwrite, lock=self._lock)
+            finally:
+                if self._lock is not None:
+                    self._lock.release()
         self.closed = True
 
 

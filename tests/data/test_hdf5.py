@@ -113,6 +113,7 @@ def test_append_closes_an_unfinished_episode_as_truncated(tmp_path):
     w.end_episodes(demos.episode_returns[:1], [3], [True], [False], demos.final_obs[:1])
     w.flush(pending_final_obs=demos.final_obs[1])
     w.file.close()  # as if the process died: no close()
+    w._lock.release()  # (a dead process's lock is stale, and taken over)
     with HDF5Reader(path) as r:
         assert r.n_episodes == 2 and r.truncated.tolist() == [False, True]
         assert r.metadata["recovered_unfinished_episodes"] == 1
