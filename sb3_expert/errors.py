@@ -52,5 +52,10 @@ class OutputLockedError(DemonstrationFileError):
     """Another process is writing the same output file."""
 
 
+class WriteFailedError(DemonstrationFileError):
+    """Writing to a demonstrations file failed (a full disk, a file-size limit...). The message
+    names the file and how many steps it keeps: everything committed before the failure."""
+
+
 class UnsupportedFormatVersionError(DemonstrationFileError):
     """A file written by a newer (or unknown) version of the format."""

@@ -8,18 +8,24 @@ attributes: ``format`` (``"sb3-expert"``), ``format_version``, ``observation_spa
 ``action_space`` (JSON), ``metadata`` (JSON), and the committed lengths ``n_steps`` and
 ``n_episodes``.
 
-Crash safety: the writer updates the committed lengths and then flushes the file. Readers trust
-the committed lengths, never the datasets' shapes, so a process killed at any moment leaves a
-file holding everything flushed before the kill. Steps flushed after the last finished episode
+Crash safety: a commit writes the data, flushes the file, then writes the committed lengths in
+one attribute (``committed = [n_steps, n_episodes, pending_slot]``) and flushes again. Readers
+trust that attribute, never the datasets' shapes, so a process killed at any moment leaves a file
+holding everything committed before the kill. Steps committed after the last finished episode
 (the episode running when the writer died) are read back as a truncated episode whose final
-observation is ``pending_final_obs``, the newest observation the writer saw.
+observation is the newest observation the writer had seen at that commit: ``pending_final_obs``
+has two rows, written alternately, and ``pending_slot`` names the one that belongs to the
+committed steps (the other may hold a newer, uncommitted one). Files from before the attribute
+existed are read through ``n_steps`` / ``n_episodes`` and row 0.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -38,7 +44,12 @@ from sb3_expert.data.spaces import (
     space_to_json,
     step_layout,
 )
-from sb3_expert.errors import DemonstrationError, DemonstrationFileError, UnsupportedFormatVersionError
+from sb3_expert.errors import (
+    DemonstrationError,
+    DemonstrationFileError,
+    UnsupportedFormatVersionError,
+    WriteFailedError,
+)
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "HDF5Reader", "HDF5Writer", "close_unfinished", "load_hdf5", "save_hdf5"]
 
@@ -60,6 +71,44 @@ def _leaf_spaces(space: spaces.Space) -> dict[str | None, spaces.Space]:
     if isinstance(space, spaces.Dict):
         return {str(key): sub for key, sub in space.spaces.items()}
     return {None: space}
+
+
+class _PaddedFile(io.RawIOBase):
+    """A read-only view of a file that HDF5 sees as longer than it is, reading zeros past its end:
+    how a file whose writer failed mid-flush (its superblock claiming more than was written) opens.
+    Readers trust the committed lengths, whose data was flushed before they were written."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._size = os.fstat(self._file.fileno()).st_size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size + 2**40}[whence]
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        self._file.seek(self._pos)
+        got = self._file.readinto(view) if self._pos < self._size else 0
+        view[got:] = bytes(len(view) - got)
+        self._pos += len(view)
+        return len(view)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _open_error(file: Path, e: Exception) -> DemonstrationFileError:
@@ -132,6 +181,8 @@ class HDF5Writer:
         self.path = check_output_path(path, overwrite=overwrite or (append and Path(path).exists()))
         self._compression = compression
         self._datasets: dict[str, list[Any]] = {}
+        self._failure: str | None = None  # set by the first failed write
+        self._committed = (0, 0)  # (n_steps, n_episodes) of the last commit
         self._lock = WriteLock(self.path)  # before anything is truncated: one writer per file
         # overwrite: a new file beside the old one, renamed over it by close(); the old file stays
         # whole until then (and after a crash)
@@ -174,7 +225,9 @@ class HDF5Writer:
         f.create_group("infos")
         self.n_steps = 0
         self.n_episodes = 0
-        self._commit()
+        self._slot = 0
+        self.file.flush()
+        self._commit(0)
 
     def _codec(self, image: bool) -> str | None:
         if self._compression == "auto":
@@ -207,8 +260,8 @@ class HDF5Writer:
             raise
         if metadata:
             self.file.attrs["metadata"] = json.dumps({**old_meta, **metadata})
-        self.n_steps = int(self.file.attrs["n_steps"])
-        self.n_episodes = int(self.file.attrs["n_episodes"])
+        self.n_steps, self.n_episodes, self._slot = _committed(self.file)
+        self._committed = (self.n_steps, self.n_episodes)
         covered = int(self.file["episode_lengths"][: self.n_episodes].sum())
         if covered < self.n_steps:  # an episode left running by an earlier writer: close it as truncated
             reader_tail = _tail_episodes(self.file, covered, self.n_steps)
@@ -263,8 +316,42 @@ class HDF5Writer:
         return arr
 
     def _write_all(self, start: int, rows: Mapping[str, np.ndarray]) -> None:
-        for name, values in rows.items():
-            self._write(name, start, values)
+        with self._guard():
+            for name, values in rows.items():
+                self._write(name, start, values)
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn a failed write (disk full, file-size limit, I/O error) into :class:`WriteFailedError`
+        and detach the file, so that nothing HDF5 still holds in its caches reaches it: HDF5's own
+        later flushes (at close, at exit) would write a superblock claiming more file than there
+        is, and the file would no longer open. Detached, it keeps exactly its last commit."""
+        if self._failure is not None:
+            raise WriteFailedError(self._failure)
+        try:
+            yield
+        except (OSError, RuntimeError) as e:
+            self._detach()
+            self._failure = (
+                f"{self.path}: writing failed ({str(e).splitlines()[0]}); the file keeps the {self._committed[0]} "
+                f"steps and {self._committed[1]} episodes committed before the failure, and nothing more is written"
+            )
+            raise WriteFailedError(self._failure) from e
+
+    @property
+    def failed(self) -> bool:
+        """Whether a write failed (then the file keeps its last commit and nothing more is written)."""
+        return self._failure is not None
+
+    def _detach(self) -> None:
+        """Point HDF5's file descriptor at /dev/null: its remaining writes go nowhere."""
+        try:
+            fd = self.file.id.get_vfd_handle()
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, fd)
+            os.close(null)
+        except (OSError, RuntimeError, ValueError):  # pragma: no cover - no descriptor to detach
+            pass
 
     def append_steps(
         self,
@@ -331,30 +418,56 @@ class HDF5Writer:
         self.flush()
 
     def flush(self, pending_final_obs: ObsArray | None = None) -> None:
-        """Commit what was appended: lengths first, then the file's buffers to disk.
+        """Commit what was appended: the data (and ``pending_final_obs``, in the row the committed
+        lengths do not name yet) to the file first, then the committed lengths, each flushed.
 
         :param pending_final_obs: the newest observation of the episode still running (one row,
             without the leading axis), kept so a crash still leaves its final observation
         """
-        if pending_final_obs is not None:
-            batch = (
-                {k: np.asarray(v)[None] for k, v in pending_final_obs.items()}
-                if isinstance(pending_final_obs, dict)
-                else np.asarray(pending_final_obs)[None]
-            )
-            self._write_all(0, self._obs_rows("pending_final_obs", batch, 1))
-        self._commit()
+        with self._guard():
+            slot = self._slot
+            if pending_final_obs is not None:
+                batch = (
+                    {k: np.asarray(v)[None] for k, v in pending_final_obs.items()}
+                    if isinstance(pending_final_obs, dict)
+                    else np.asarray(pending_final_obs)[None]
+                )
+                slot = 1 - self._slot
+                self._write_all(slot, self._obs_rows("pending_final_obs", batch, 1))
+            self.file.flush()  # the data is out before any length refers to it
+            self._commit(slot)
 
-    def _commit(self) -> None:
-        self.file.attrs["n_steps"] = self.n_steps
+    def _commit(self, slot: int) -> None:
+        self.file.attrs["committed"] = np.array([self.n_steps, self.n_episodes, slot], np.int64)
+        self.file.attrs["n_steps"] = self.n_steps  # for readers of files without "committed"
         self.file.attrs["n_episodes"] = self.n_episodes
         self.file.flush()
+        self._slot = slot
+        self._committed = (self.n_steps, self.n_episodes)
 
     def close(self) -> None:
-        """Commit, trim the datasets to the committed lengths and close. Idempotent."""
+        """Commit, trim the datasets to the committed lengths and close. Idempotent. After a failed
+        write it only closes (the file keeps its last commit) and raises nothing."""
         if not self.file.id.valid:
             return
-        self._commit()
+        try:
+            if self._failure is None:
+                with self._guard():
+                    self._finish()
+        except WriteFailedError:
+            pass  # raised once already, where the write failed
+        finally:
+            with contextlib.suppress(OSError, RuntimeError):
+                self.file.close()
+            if self._failure is None and self._replaces:
+                os.replace(self._file_path, self.path)
+            elif self._failure is not None and self._replaces:
+                self._file_path.unlink(missing_ok=True)  # the old file stays whole
+            self._lock.release()
+
+    def _finish(self) -> None:
+        self.file.flush()
+        self._commit(self._slot)
         for name, length in [(n, self.n_steps) for n in STEP_FIELDS] + [(n, self.n_episodes) for n in EPISODE_FIELDS]:
             self.file[name].resize(length, axis=0)
         for field, length in (("obs", self.n_steps), ("final_obs", self.n_episodes)):
@@ -363,10 +476,7 @@ class HDF5Writer:
         for ds in self.file["infos"].values():
             ds.resize(self.n_steps, axis=0)
         self._datasets.clear()
-        self.file.close()
-        if self._replaces:
-            os.replace(self._file_path, self.path)
-        self._lock.release()
+        self.file.flush()
 
     def __enter__(self) -> HDF5Writer:
         return self
@@ -439,14 +549,23 @@ def close_unfinished(
     return returns, lengths.astype(np.int64), ends, ~ends, final
 
 
+def _committed(f: h5py.File) -> tuple[int, int, int]:
+    """``(n_steps, n_episodes, pending_slot)`` as last committed."""
+    if "committed" in f.attrs:
+        n_steps, n_episodes, slot = (int(v) for v in f.attrs["committed"])
+        return n_steps, n_episodes, slot
+    return int(f.attrs["n_steps"]), int(f.attrs["n_episodes"]), 0
+
+
 def _tail_episodes(
     f: h5py.File, covered: int, n_steps: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, ObsArray]:
     """:func:`close_unfinished` for the steps ``covered:n_steps`` of an open file."""
     obs_space = space_from_json(f.attrs["observation_space"])
     keys = list(_leaf_spaces(obs_space))
+    slot = _committed(f)[2]
     pending_len = f["pending_final_obs" if keys[0] is None else f"pending_final_obs/{keys[0]}"].shape[0]
-    pending = _read_obs(f["pending_final_obs"], obs_space, 0) if pending_len else None
+    pending = _read_obs(f["pending_final_obs"], obs_space, slot) if pending_len > slot else None
     return close_unfinished(
         f["episode_starts"][covered:n_steps],
         f["rewards"][covered:n_steps],
@@ -476,23 +595,47 @@ class HDF5Reader:
 
     def __init__(self, path: str | os.PathLike[str], *, cache_mb: int = 64) -> None:
         self.path = check_input_path(path)
+        self._padded: _PaddedFile | None = None
         try:
             self.file = h5py.File(self.path, "r", rdcc_nbytes=cache_mb * 2**20)
         except OSError as e:
-            raise _open_error(self.path, e) from e
+            if "truncated file" not in str(e):
+                raise _open_error(self.path, e) from e
+            # a writer stopped by a full disk or a size limit may leave a superblock that claims
+            # more file than there is; what its commits refer to was written before
+            self._padded = _PaddedFile(self.path)
+            try:
+                self.file = h5py.File(self._padded, "r", rdcc_nbytes=cache_mb * 2**20)
+            except OSError as e2:
+                self._padded.close()
+                raise _open_error(self.path, e2) from e
         self._open: dict[str, h5py.Dataset] = {}
         try:
-            self._read_header()
+            with self._truncation_guard():
+                self._read_header()
         except Exception:
-            self.file.close()
+            self.close()
             raise
+
+    @contextlib.contextmanager
+    def _truncation_guard(self) -> Iterator[None]:
+        """For a file opened through :class:`_PaddedFile`: data that does not make sense (zeros where
+        the commit expects data) means the file was cut short, and is reported as such."""
+        try:
+            yield
+        except (DemonstrationError, OSError, KeyError, ValueError) as e:
+            if self._padded is None or isinstance(e, DemonstrationFileError):
+                raise
+            raise DemonstrationFileError(
+                f"{self.path}: truncated: the file is shorter than its header says, and the data its committed "
+                f"lengths refer to is incomplete ({e})"
+            ) from e
 
     def _read_header(self) -> None:
         f = self.file
         self.observation_space, self.action_space, self.metadata = _check_header(f, self.path)
         try:
-            self.n_steps = int(f.attrs["n_steps"])
-            n_episodes = int(f.attrs["n_episodes"])
+            self.n_steps, n_episodes, _ = _committed(f)
             per_episode = {name: f[name][:n_episodes] for name in EPISODE_FIELDS}
             self._final = _read_obs(f["final_obs"], self.observation_space, slice(0, n_episodes))
             covered = int(per_episode["episode_lengths"].sum())
@@ -555,6 +698,10 @@ class HDF5Reader:
         f = self.file
         final = self._final
         final_e = {k: v[:e] for k, v in final.items()} if isinstance(final, dict) else final[:e]
+        with self._truncation_guard():
+            return self._demonstrations(f, n, e, final_e)
+
+    def _demonstrations(self, f: h5py.File, n: int, e: int, final_e: ObsArray) -> Demonstrations:
         return Demonstrations(
             _read_obs(f["obs"], self.observation_space, slice(0, n)),
             f["actions"][:n],
@@ -573,8 +720,10 @@ class HDF5Reader:
 
     def close(self) -> None:
         """Close the file. Idempotent."""
-        if self.file.id.valid:
+        if getattr(self, "file", None) is not None and self.file.id.valid:
             self.file.close()
+        if self._padded is not None:
+            self._padded.close()
 
     def __enter__(self) -> HDF5Reader:
         return self

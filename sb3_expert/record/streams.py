@@ -234,21 +234,27 @@ class Sink:
         )  # fmt: skip
 
     def close(self, running: Sequence[Stream] = ()) -> None:
-        """End the ``running`` streams' episodes as truncated, write everything and close. Idempotent."""
+        """End the ``running`` streams' episodes as truncated, write everything and close. Idempotent.
+
+        After a failed write (raised where it happened) it only closes the file, which keeps what
+        was committed before the failure."""
         if self.closed:
             return
-        for stream in running:
-            stream.end_recording()
-        if self.writer is not None:
-            self.write()
-            self.writer.close()
-        elif self.path is not None:
-            try:
-                save_npz(self.demonstrations(), self.path, overwrite=self._overwrite, lock=self._lock)
-            finally:
-                if self._lock is not None:
-                    self._lock.release()
-        self.closed = True
+        writer = self.writer
+        try:
+            if writer is None or not writer.failed:
+                for stream in running:
+                    stream.end_recording()
+                if writer is not None:
+                    self.write()
+                elif self.path is not None:
+                    save_npz(self.demonstrations(), self.path, overwrite=self._overwrite, lock=self._lock)
+        finally:
+            if writer is not None:
+                writer.close()
+            if self._lock is not None:
+                self._lock.release()
+            self.closed = True
 
 
 class Stream:

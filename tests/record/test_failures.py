@@ -1,0 +1,117 @@
+"""Recording survives failures: a SIGKILL at a random moment loses no committed step and never
+gives a wrong final observation; a file-size limit (a full disk) leaves a file that loads with
+everything committed, a clear error, a clean close and no crash at exit."""
+
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from sb3_expert import load_demonstrations
+
+RECORD = textwrap.dedent(
+    """
+    import resource, sys
+    import numpy as np
+    import gymnasium as gym
+    from sb3_expert import RecordDemonstrations, VecRecordDemonstrations
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    path, chunk, limit, kind = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    if limit:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    rng = np.random.default_rng(0)
+    if kind == "wrapper":
+        env = RecordDemonstrations(gym.make("Pendulum-v1"), path, chunk_size=chunk)
+        env.reset(seed=0)
+        print("ready", flush=True)
+        try:
+            while True:
+                _, _, terminated, truncated, _ = env.step(rng.uniform(-2, 2, size=1).astype(np.float32))
+                if terminated or truncated:
+                    env.reset()
+        except Exception as e:
+            print(type(e).__name__, e, flush=True)
+        env.close()
+    else:
+        venv = VecRecordDemonstrations(DummyVecEnv([lambda: gym.make("Pendulum-v1")] * 2), path, chunk_size=chunk)
+        venv.seed(0)
+        venv.reset()
+        print("ready", flush=True)
+        try:
+            while True:
+                venv.step(rng.uniform(-2, 2, size=(2, 1)).astype(np.float32))
+        except Exception as e:
+            print(type(e).__name__, e, flush=True)
+        venv.close()
+    print("closed", flush=True)
+    """
+)
+
+
+def replay(n_steps):
+    """The wrapper child's run, by hand: ``obs`` of each step, and each episode's final observation
+    (for an episode cut after ``n_steps``, the observation that followed its last step)."""
+    env = gym.make("Pendulum-v1")
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    steps, finals = [], []
+    for _ in range(n_steps):
+        steps.append(obs)
+        obs, _, terminated, truncated, _ = env.step(rng.uniform(-2, 2, size=1).astype(np.float32))
+        if terminated or truncated:
+            finals.append(obs)
+            obs, _ = env.reset()
+    if len(finals) * 200 < n_steps:
+        finals.append(obs)
+    return np.array(steps), np.array(finals)
+
+
+@pytest.mark.parametrize("trial", range(20))
+def test_sigkill_at_a_random_moment(tmp_path, trial):
+    rng = np.random.default_rng(trial)
+    path = tmp_path / "killed.h5"
+    chunk = int(rng.integers(7, 300))  # mid-episode commits, with a pending final observation
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RECORD, str(path), str(chunk), "0", "wrapper"], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(float(rng.uniform(0.0, 0.6)))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    demos = load_demonstrations(path)
+    steps, finals = replay(demos.n_steps)
+    np.testing.assert_array_equal(demos.obs, steps)  # every committed step, exactly
+    np.testing.assert_array_equal(demos.final_obs, finals)  # the unfinished episode's too
+
+
+@pytest.mark.parametrize("kind", ["wrapper", "vec"])
+def test_a_file_size_limit_leaves_a_loadable_file(tmp_path, kind):
+    path = tmp_path / "limited.h5"
+    out = subprocess.run(
+        [sys.executable, "-c", RECORD, str(path), "1024", str(600_000), kind],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]  # no crash at exit
+    assert "Traceback" not in out.stderr and "Segmentation" not in out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[-1] == "closed"  # close() after the failure closes, without raising again
+    error = lines[-2]
+    assert error.startswith("WriteFailedError") and str(path) in error
+    committed = int(re.search(r"keeps the (\d+) steps", error).group(1))
+    assert committed > 0
+    demos = load_demonstrations(path)
+    assert demos.n_steps == committed
+    if kind == "wrapper":
+        steps, finals = replay(committed)
+        np.testing.assert_array_equal(demos.obs, steps)
+        np.testing.assert_array_equal(demos.final_obs, finals)
+    assert not list(tmp_path.glob(".limited.h5*"))  # lock released, no temp file left
