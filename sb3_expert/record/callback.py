@@ -61,6 +61,7 @@ class RecordExpert(BaseCallback):
     :param overwrite: replace an existing file
     :param append: add to an existing file
     :param chunk_size: steps gathered between writes to the file
+    :param flush_every_episode: make the file durable each time an episode ends (``.h5``)
     :param verbose: 1 prints when recording starts and stops
     """
 
@@ -76,9 +77,11 @@ class RecordExpert(BaseCallback):
         overwrite: bool = False,
         append: bool = False,
         chunk_size: int = 4096,
+        flush_every_episode: bool = False,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose=verbose)
+        self.flush_every_episode = flush_every_episode
         for name, value in (("max_steps", max_steps), ("max_episodes", max_episodes)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}: expected None or an integer >= 1, got {value!r}")
@@ -188,6 +191,8 @@ class RecordExpert(BaseCallback):
         budget = np.inf if self.max_episodes is None else self.max_episodes - self.recorded_episodes
         record_vec_step(self.streams, actions, rewards, new_obs, dones, infos, terminal, active, budget)
         self._check_limits()
+        if self.flush_every_episode and np.any(dones):
+            self.flush()
         return True
 
     @property
@@ -228,6 +233,12 @@ class RecordExpert(BaseCallback):
         if self.sink is None:
             raise RuntimeError("RecordExpert.demonstrations: nothing recorded yet; pass the callback to learn() first")
         return self.sink.demonstrations([] if self.sink.closed or self.done else self.streams)
+
+    def flush(self) -> None:
+        """Make every finished episode durable in the ``.h5`` file now (with one environment, the
+        running episode's steps too; with several, a running episode is written when it ends)."""
+        if self.sink is not None and not self.done:
+            self.sink.flush(self.streams)
 
     def close(self) -> None:
         """End running episodes as truncated, write everything and close the file. Idempotent."""

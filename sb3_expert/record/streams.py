@@ -149,6 +149,17 @@ class Sink:
         """Whether an episode passes ``episode_filter``."""
         return self.episode_filter is None or bool(self.episode_filter(episode_return, length))
 
+    def flush(self, streams: Sequence[Stream]) -> None:
+        """Make everything the ``streams`` can hand over durable: their finished episodes, and the
+        running episode of an exclusive stream (a shared stream's running episode is written when it
+        ends: episodes stay contiguous in the file). A no-op in memory and for ``.npz``."""
+        if self.closed or self.writer is None:
+            return
+        for stream in streams:
+            if stream.exclusive:
+                stream.hand_over(flush=True)
+        self.write()
+
     def write(self) -> None:
         """Write what was received to the ``.h5`` file and flush it (no-op in memory)."""
         if self.writer is None:

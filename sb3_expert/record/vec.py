@@ -87,6 +87,7 @@ class VecRecordDemonstrations(VecEnvWrapper):
     :param info_keys: ``info`` keys to record per step
     :param chunk_size: steps gathered between writes to the file
     :param metadata: extra provenance stored in the file
+    :param flush_every_episode: make the file durable each time an episode ends (``.h5``)
 
     .. code-block:: python
 
@@ -105,8 +106,17 @@ class VecRecordDemonstrations(VecEnvWrapper):
         info_keys: Sequence[str] = (),
         chunk_size: int = 4096,
         metadata: Mapping[str, Any] | None = None,
+        flush_every_episode: bool = False,
     ) -> None:
+        from stable_baselines3.common.vec_env import VecEnv
+
+        if not isinstance(venv, VecEnv):
+            raise TypeError(
+                f"venv: expected an SB3 VecEnv (e.g. make_vec_env(...) or DummyVecEnv([...])), got "
+                f"{type(venv).__name__}; for a single gymnasium env use RecordDemonstrations"
+            )
         super().__init__(venv)
+        self.flush_every_episode = flush_every_episode
         env_id = vec_env_id(venv)
         meta: dict[str, Any] = {"producer": {"recorder": "VecRecordDemonstrations", "n_envs": venv.num_envs}}
         if env_id:
@@ -141,7 +151,14 @@ class VecRecordDemonstrations(VecEnvWrapper):
         if self.recording:
             assert self._actions is not None
             record_vec_step(self.streams, self._actions, rewards, obs, dones, infos)
+            if self.flush_every_episode and dones.any():
+                self.flush()
         return obs, rewards, dones, infos
+
+    def flush(self) -> None:
+        """Make every finished episode durable in the ``.h5`` file now (with one sub-environment, the
+        running episode's steps too; with several, a running episode is written when it ends)."""
+        self.sink.flush(self.streams)
 
     @property
     def demonstrations(self) -> Demonstrations:

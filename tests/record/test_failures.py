@@ -115,3 +115,69 @@ def test_a_file_size_limit_leaves_a_loadable_file(tmp_path, kind):
         np.testing.assert_array_equal(demos.obs, steps)
         np.testing.assert_array_equal(demos.final_obs, finals)
     assert not list(tmp_path.glob(".limited.h5*"))  # lock released, no temp file left
+
+
+KILL_VEC = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from sb3_expert import RecordExpert, VecRecordDemonstrations
+
+    path, kind = sys.argv[1], sys.argv[2]
+    if kind == "vec":
+        venv = VecRecordDemonstrations(make_vec_env("CartPole-v1", n_envs=3, seed=0), path, flush_every_episode=True)
+        venv.reset()
+        episodes = 0
+        while True:
+            _, _, dones, _ = venv.step(np.array([venv.action_space.sample() for _ in range(3)]))
+            if dones.any():
+                episodes += int(dones.sum())
+                print(episodes, flush=True)
+    else:
+        class Tell(RecordExpert):
+            def _on_step(self):
+                result = super()._on_step()
+                if np.any(self.locals["dones"]):
+                    print(self.sink.n_episodes + sum(s.n_finished for s in self.streams), flush=True)
+                return result
+
+        model = PPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_steps=64, seed=0)
+        model.learn(10**7, callback=Tell(path, flush_every_episode=True))
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["vec", "callback"])
+def test_vec_recorder_and_callback_flush_every_episode(tmp_path, kind):
+    path = tmp_path / "killed.h5"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_VEC, str(path), kind], stdout=subprocess.PIPE, text=True)
+    for _ in range(30):
+        finished = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    demos = load_demonstrations(path)
+    assert demos.n_episodes >= finished >= 30  # every episode that had ended is in the file
+    assert not demos.truncated[:finished].any() or kind == "vec"  # CartPole episodes end by termination
+
+
+def test_flush_on_every_recorder(tmp_path):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_expert import RecordExpert, VecRecordDemonstrations
+
+    venv = VecRecordDemonstrations(make_vec_env("CartPole-v1", n_envs=1, seed=0), tmp_path / "v.h5")
+    venv.reset()
+    for _ in range(30):
+        venv.step(np.array([0]))
+    venv.flush()  # one sub-environment: the running episode's steps are made durable too
+    assert load_demonstrations(tmp_path / "v.h5").n_steps == 30
+    venv.close()
+    callback = RecordExpert(tmp_path / "c.h5")
+    PPO("MlpPolicy", "CartPole-v1", n_steps=64, seed=0).learn(64, callback=callback)
+    callback.flush()
+    assert load_demonstrations(tmp_path / "c.h5").n_steps > 0
+    callback.close()
