@@ -86,28 +86,35 @@ def _arrays_equal(a: Any, b: Any) -> bool:
     return bool(np.array_equal(a, b, equal_nan=np.issubdtype(a.dtype, np.floating)))
 
 
-def _check_range(name: str, array: np.ndarray, space: spaces.Space) -> None:
-    """Discrete-family values must lie in the space (vectorised; Box bounds are not enforced)."""
+def check_range(name: str, array: np.ndarray, space: spaces.Space, *, offset: int = 0) -> None:
+    """Discrete-family values must lie in the space, floats must be finite (vectorised; Box bounds
+    are not enforced: environments clip). The error names the first bad row (``offset + i``).
+
+    :raises DemonstrationError: naming the field, the space, the value and the row
+    """
     if array.size == 0:
         return
+    rows = array.reshape(len(array), -1)
     if isinstance(space, spaces.Discrete):
-        low, high = int(space.start), int(space.start + space.n - 1)
+        low, high = np.int64(space.start), np.int64(space.start + space.n - 1)
     elif isinstance(space, spaces.MultiDiscrete):
-        low_arr, high_arr = space.start, space.start + space.nvec - 1
-        if np.any(array < low_arr) or np.any(array > high_arr):
-            raise DemonstrationError(
-                f"{name}: expected values in [{low_arr.tolist()}, {high_arr.tolist()}] for {space}, "
-                f"got values from {array.min(axis=0).tolist()} to {array.max(axis=0).tolist()}"
-            )
-        return
+        low, high = space.start.reshape(-1), (space.start + space.nvec - 1).reshape(-1)
     elif isinstance(space, spaces.MultiBinary):
-        low, high = 0, 1
+        low, high = np.int64(0), np.int64(1)
+    elif np.issubdtype(array.dtype, np.floating):
+        bad = ~np.isfinite(rows).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DemonstrationError(f"{name}: expected finite values, got {array[i].tolist()} at step {offset + i}")
+        return
     else:
         return
-    got_low, got_high = array.min(), array.max()
-    if got_low < low or got_high > high:
+    bad = ((rows < low) | (rows > high)).any(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
         raise DemonstrationError(
-            f"{name}: expected values in [{low}, {high}] for {space}, got values from {got_low} to {got_high}"
+            f"{name}: expected values in [{np.asarray(low).tolist()}, {np.asarray(high).tolist()}] for {space}, "
+            f"got {array[i].tolist()} at step {offset + i} ({int(bad.sum())} step(s))"
         )
 
 
@@ -124,7 +131,7 @@ def _check_leaf(name: str, array: Any, space: spaces.Space, length: int) -> np.n
             f"{name}: expected dtype {dtype} (the dtype of {space}), got {array.dtype}; "
             f"convert it with .astype(np.{dtype.name})"
         )
-    _check_range(name, array, space)
+    check_range(name, array, space)
     return array
 
 
@@ -159,7 +166,12 @@ def _float_vector(name: str, value: Any, length: int) -> np.ndarray:
         raise DemonstrationError(f"{name}: expected shape ({length},), got {arr.shape}")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise DemonstrationError(f"{name}: expected real numbers, got dtype {arr.dtype}")
-    return arr.astype(np.float64, copy=False)
+    arr = arr.astype(np.float64, copy=False)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DemonstrationError(f"{name}: expected finite values, got {arr[i]} at index {i} ({int(bad.sum())} in all)")
+    return arr
 
 
 class Demonstrations:
@@ -247,6 +259,14 @@ class Demonstrations:
         ones, zeros = np.ones(n_episodes, np.bool_), np.zeros(n_episodes, np.bool_)
         self.terminated = ones if terminated is None else _bool_vector("terminated", terminated, n_episodes)
         self.truncated = zeros if truncated is None else _bool_vector("truncated", truncated, n_episodes)
+        contradictory = self.terminated == self.truncated
+        if contradictory.any():
+            e = int(np.flatnonzero(contradictory)[0])
+            raise DemonstrationError(
+                f"terminated, truncated: expected each episode to end one way (terminated, or truncated by a time "
+                f"limit or the end of recording), got terminated={bool(self.terminated[e])} and "
+                f"truncated={bool(self.truncated[e])} for episode {e} ({int(contradictory.sum())} episode(s))"
+            )
         self.final_obs = (
             None if final_obs is None else _check_obs("final_obs", final_obs, self.observation_space, n_episodes)
         )

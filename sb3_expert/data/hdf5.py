@@ -34,7 +34,7 @@ import h5py
 import numpy as np
 from gymnasium import spaces
 
-from sb3_expert.data.demonstrations import Demonstrations, ObsArray
+from sb3_expert.data.demonstrations import Demonstrations, ObsArray, check_range
 from sb3_expert.data.paths import WriteLock, atomic_path, check_input_path, check_output_path, temp_path
 from sb3_expert.data.spaces import (
     check_space,
@@ -370,6 +370,9 @@ class HDF5Writer:
         rows = self._obs_rows("obs", obs, n)
         rows["actions"] = self._checked(actions, self.action_space, "actions", n)
         rows["rewards"] = self._checked(np.asarray(rewards, dtype=np.float64), None, "rewards", n)
+        # what the reader would refuse is refused here, naming the step
+        check_range("actions", rows["actions"], self.action_space, offset=self.n_steps)
+        check_range("rewards", rows["rewards"], spaces.Box(-np.inf, np.inf), offset=self.n_steps)
         rows["episode_starts"] = self._checked(np.asarray(episode_starts, dtype=np.bool_), None, "episode_starts", n)
         for key, value in (infos or {}).items():
             name, value = f"infos/{key}", np.asarray(value)
@@ -637,6 +640,12 @@ class HDF5Reader:
         try:
             self.n_steps, n_episodes, _ = _committed(f)
             per_episode = {name: f[name][:n_episodes] for name in EPISODE_FIELDS}
+            short = [name for name, values in per_episode.items() if len(values) < n_episodes]
+            if short:
+                raise DemonstrationFileError(
+                    f"{self.path}: the header says {n_episodes} episodes, but {short[0]!r} holds "
+                    f"{len(per_episode[short[0]])}: the file is corrupt"
+                )
             self._final = _read_obs(f["final_obs"], self.observation_space, slice(0, n_episodes))
             covered = int(per_episode["episode_lengths"].sum())
             if covered > self.n_steps or any(f[n].shape[0] < self.n_steps for n in STEP_FIELDS):

@@ -142,7 +142,7 @@ class RecordDemonstrations(gym.Wrapper):
     def _after_step(self, terminated: bool, truncated: bool, obs: Any) -> None:
         s = self.stream
         if terminated or truncated:
-            s.end_episode(terminated, truncated, obs)
+            s.end_episode(terminated, truncated and not terminated, obs)  # terminated wins, as in SB3
             if self.flush_every_episode:
                 s.hand_over(flush=True)
         if s.i == s.capacity:

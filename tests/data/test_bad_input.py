@@ -1,0 +1,104 @@
+"""Bad input that used to pass silently or fail unclearly gets an error of this library naming the
+field, what was expected and what was got, before anything is written."""
+
+import gymnasium as gym
+import h5py
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from sb3_expert import Demonstrations, HDF5Writer, RecordDemonstrations, load_demonstrations, save_demonstrations
+from sb3_expert.errors import DemonstrationError, DemonstrationFileError
+from tests.helpers import CARTPOLE_ACT, CARTPOLE_OBS, make_demos
+
+
+def rebuild(demos, **changes):
+    fields = {
+        "observation_space": demos.observation_space,
+        "action_space": demos.action_space,
+        "terminated": demos.terminated,
+        "truncated": demos.truncated,
+    }
+    fields.update(changes)
+    rewards = fields.pop("rewards", demos.rewards)
+    return Demonstrations(demos.obs, demos.actions, rewards, demos.episode_starts, **fields)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_rewards_are_refused(value):
+    demos = make_demos(CARTPOLE_OBS, CARTPOLE_ACT, [3, 4])
+    rewards = demos.rewards.copy()
+    rewards[5] = value
+    with pytest.raises(DemonstrationError, match=r"rewards: expected finite values, got .* at index 5"):
+        rebuild(demos, rewards=rewards)
+
+
+@pytest.mark.parametrize("terminated, truncated", [(True, True), (False, False)])
+def test_an_episode_must_end_one_way(terminated, truncated):
+    demos = make_demos(CARTPOLE_OBS, CARTPOLE_ACT, [3, 4])
+    with pytest.raises(DemonstrationError, match=r"terminated, truncated: expected each episode to end one way"):
+        rebuild(demos, terminated=np.array([True, terminated]), truncated=np.array([False, truncated]))
+
+
+def test_a_step_both_terminated_and_truncated_is_recorded_as_terminated(tmp_path):
+    class EndsBothWays(gym.Wrapper):
+        def step(self, action):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            return obs, reward, True, True, info
+
+    env = RecordDemonstrations(EndsBothWays(gym.make("CartPole-v1")), tmp_path / "d.h5")
+    env.reset(seed=0)
+    env.step(0)
+    env.close()
+    demos = load_demonstrations(tmp_path / "d.h5")
+    assert demos.terminated.tolist() == [True] and demos.truncated.tolist() == [False]
+
+
+def test_the_writer_refuses_actions_outside_their_space_naming_the_step(tmp_path):
+    demos = make_demos(CARTPOLE_OBS, CARTPOLE_ACT, [3, 4])
+    with HDF5Writer(tmp_path / "d.h5", CARTPOLE_OBS, CARTPOLE_ACT) as writer:
+        writer.append_steps(demos.obs[:3], demos.actions[:3], demos.rewards[:3], demos.episode_starts[:3])
+        actions = demos.actions[3:].copy()
+        actions[2] = 7
+        with pytest.raises(DemonstrationError, match=r"actions: expected values in \[0, 1\] .* got 7 at step 5"):
+            writer.append_steps(demos.obs[3:], actions, demos.rewards[3:], demos.episode_starts[3:])
+        rewards = demos.rewards[3:].copy()
+        rewards[0] = np.nan
+        with pytest.raises(DemonstrationError, match=r"rewards: expected finite values, got .*nan.* at step 3"):
+            writer.append_steps(demos.obs[3:], demos.actions[3:], rewards, demos.episode_starts[3:])
+        assert writer.n_steps == 3  # nothing of the refused rows was written
+
+
+def test_a_recorded_out_of_space_action_leaves_a_loadable_file(tmp_path):
+    env = RecordDemonstrations(gym.make("CartPole-v1"), tmp_path / "d.h5", chunk_size=16)
+    obs, _ = env.reset(seed=0)
+    for _ in range(8):
+        obs, *_ = env.step(int(obs[2] > 0))
+    env.flush()
+    with pytest.raises((AssertionError, ValueError)):  # CartPole itself refuses action 7
+        env.step(7)
+    env.close()
+    assert load_demonstrations(tmp_path / "d.h5").n_steps == 8
+
+
+def test_a_header_claiming_more_episodes_than_the_file_holds(tmp_path):
+    path = save_demonstrations(make_demos(CARTPOLE_OBS, CARTPOLE_ACT, [3, 4]), tmp_path / "d.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["committed"] = np.array([7, 5, 0], np.int64)
+    with pytest.raises(DemonstrationFileError, match=r"the header says 5 episodes, but 'episode_returns' holds 2"):
+        load_demonstrations(path)
+
+
+def test_observations_must_be_finite():
+    demos = make_demos(spaces.Box(-1, 1, (2,), np.float32), CARTPOLE_ACT, [3])
+    obs = demos.obs.copy()
+    obs[1, 0] = np.nan
+    with pytest.raises(DemonstrationError, match=r"obs: expected finite values, got \[nan, .*\] at step 1"):
+        Demonstrations(
+            obs,
+            demos.actions,
+            demos.rewards,
+            demos.episode_starts,
+            observation_space=demos.observation_space,
+            action_space=demos.action_space,
+        )
