@@ -43,7 +43,7 @@ def test_an_episode_must_end_one_way(terminated, truncated):
 def test_a_step_both_terminated_and_truncated_is_recorded_as_terminated(tmp_path):
     class EndsBothWays(gym.Wrapper):
         def step(self, action):
-            obs, reward, terminated, truncated, info = self.env.step(action)
+            obs, reward, _, _, info = self.env.step(action)
             return obs, reward, True, True, info
 
     env = RecordDemonstrations(EndsBothWays(gym.make("CartPole-v1")), tmp_path / "d.h5")
