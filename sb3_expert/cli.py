@@ -56,12 +56,40 @@ def _venv(env_id: str, n_envs: int = 1, seed: int | None = None) -> Any:
 TRUST_HELP = "let the model's files run code while loading (objects off the allow-list); only for files you trust"
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse names the flag in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _json_object(flag: str, text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{flag}: expected a JSON object such as '{{\"net_arch\": [64, 64]}}', got {text!r} ({e})"
+        ) from e
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag}: expected a JSON object, got {type(value).__name__} {text!r}")
+    return value
+
+
 def _record(args: argparse.Namespace) -> None:
     from sb3_expert.data.paths import check_output_path
     from sb3_expert.experts.registry import load_policy
     from sb3_expert.record.generate import generate_expert_traj
 
     kwargs = _kwargs(args.expert_kwargs)
+    from sb3_expert.data.paths import format_of
+
+    format_of(args.out, argument="--out")  # .npz or .h5: SB2's rule would silently append .npz
     check_output_path(args.out, overwrite=args.overwrite, argument="--out")
     venv = _venv(args.env, args.n_envs, args.seed)
     if args.expert.endswith("-huggingface"):
@@ -85,12 +113,13 @@ def _pretrain(args: argparse.Namespace) -> None:
     from sb3_expert.data.paths import check_output_path
     from sb3_expert.experts.sb3 import algorithm_class
 
+    _json_object("--policy-kwargs", args.policy_kwargs)  # before anything is loaded
     out = check_output_path(args.out, overwrite=args.overwrite, argument="--out")
     cls: Any = algorithm_class(args.algo)
     dataset = ExpertDataset(expert_path=args.dataset, verbose=0, seed=args.seed, batch_size=args.batch_size)
     venv = _venv(args.env, seed=args.seed)
     policy = "MultiInputPolicy" if isinstance(venv.observation_space, spaces.Dict) else "MlpPolicy"
-    policy_kwargs = json.loads(args.policy_kwargs) if args.policy_kwargs else None
+    policy_kwargs = _json_object("--policy-kwargs", args.policy_kwargs)
     model = cls(policy, venv, policy_kwargs=policy_kwargs, seed=args.seed, verbose=0)
     pretrain(model, dataset, n_epochs=args.epochs, seed=args.seed, val_interval=max(1, args.epochs // 10),
              progress_bar=not args.no_progress, verbose=1)  # fmt: skip
@@ -184,9 +213,9 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--expert", required=True, help="a registered expert type: ppo, sac-huggingface, random...")
     record.add_argument("--expert-kwargs", nargs="*", default=[], metavar="K=V", help="the loader's arguments")
     record.add_argument("--env", required=True, help="a gymnasium environment id")
-    record.add_argument("--episodes", type=int, default=10)
+    record.add_argument("--episodes", type=_positive_int, default=10)
     record.add_argument("--out", required=True, help="the .npz or .h5 file to write")
-    record.add_argument("--n-envs", type=int, default=1)
+    record.add_argument("--n-envs", type=_positive_int, default=1)
     record.add_argument("--seed", type=int, default=0)
     record.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic ones")
     record.add_argument("--overwrite", action="store_true")
@@ -202,8 +231,8 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--algo", required=True, help="ppo, a2c, sac, td3, ddpg, dqn (or sb3-contrib's)")
     pre.add_argument("--env", required=True)
     pre.add_argument("--dataset", required=True, help="a .npz or .h5 file")
-    pre.add_argument("--epochs", type=int, default=20)
-    pre.add_argument("--batch-size", type=int, default=64)
+    pre.add_argument("--epochs", type=_positive_int, default=20)
+    pre.add_argument("--batch-size", type=_positive_int, default=64)
     pre.add_argument("--out", required=True, help="the model .zip to write")
     pre.add_argument("--policy-kwargs", help="JSON, e.g. '{\"net_arch\": [64, 64]}'")
     pre.add_argument("--seed", type=int, default=0)
@@ -215,7 +244,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--algo", required=True)
     ev.add_argument("--model", required=True, help="a .zip, a folder or an rl-zoo run")
     ev.add_argument("--env", required=True)
-    ev.add_argument("--episodes", type=int, default=10)
+    ev.add_argument("--episodes", type=_positive_int, default=10)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--stochastic", action="store_true")
     ev.add_argument(
@@ -226,9 +255,15 @@ def _parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_evaluate)
     demo = sub.add_parser("demo", help="record an expert on CartPole-v1, pretrain PPO on it, compare returns")
     demo.add_argument("--out", default="sb3_expert_demo", help="output folder (default: %(default)s)")
-    demo.add_argument("--episodes", type=int, default=10, help="expert episodes to record (default: %(default)s)")
-    demo.add_argument("--epochs", type=int, default=20, help="behaviour-cloning epochs (default: %(default)s)")
-    demo.add_argument("--eval-episodes", type=int, default=20, help="evaluation episodes (default: %(default)s)")
+    demo.add_argument(
+        "--episodes", type=_positive_int, default=10, help="expert episodes to record (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--epochs", type=_positive_int, default=20, help="behaviour-cloning epochs (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--eval-episodes", type=_positive_int, default=20, help="evaluation episodes (default: %(default)s)"
+    )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-plot", action="store_true", help="do not write returns.png")
     demo.set_defaults(func=_demo)

@@ -77,6 +77,12 @@ def test_record_pretrain_evaluate_end_to_end(tmp_path):
          "no such file"),
         (["record", "--expert", "random", "--env", "CartPole-v1", "--out", "exists.h5"], "already exists"),
         (["evaluate", "--algo", "ppo", "--model", "missing.zip", "--env", "CartPole-v1"], "no such file"),
+        (["record", "--expert", "random", "--env", "CartPole-v1", "--out", "x.csv"],
+         "--out: expected a file name ending in one of ['.h5', '.hdf5', '.npz'], got 'x.csv'"),
+        (["pretrain", "--algo", "ppo", "--env", "CartPole-v1", "--dataset", "exists.h5", "--out", "m.zip",
+          "--policy-kwargs", "{net_arch: [8]}"], "--policy-kwargs: expected a JSON object"),
+        (["pretrain", "--algo", "ppo", "--env", "CartPole-v1", "--dataset", "exists.h5", "--out", "m.zip",
+          "--policy-kwargs", "[8]"], "--policy-kwargs: expected a JSON object, got list"),
     ],
 )  # fmt: skip
 def test_subcommand_bad_input(tmp_path, args, message):
@@ -85,6 +91,22 @@ def test_subcommand_bad_input(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["record", "--expert", "random", "--env", "CartPole-v1", "--out", "x.h5", "--n-envs", "0"],
+        ["record", "--expert", "random", "--env", "CartPole-v1", "--out", "x.h5", "--episodes", "0"],
+        ["evaluate", "--algo", "ppo", "--model", "m.zip", "--env", "CartPole-v1", "--episodes", "0"],
+        ["pretrain", "--algo", "ppo", "--env", "CartPole-v1", "--dataset", "d.h5", "--out", "m.zip", "--epochs", "-1"],
+    ],
+)
+def test_counts_must_be_positive(tmp_path, args):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2 and "expected an integer >= 1" in result.stderr
+    assert "Traceback" not in result.stderr and "nan" not in result.stdout
+    assert not list(tmp_path.iterdir())
 
 
 def test_convert_to_and_from_minari(tmp_path):

@@ -232,7 +232,12 @@ def _sync_targets(policy: Any) -> None:
             getattr(policy, target).load_state_dict(getattr(policy, online).state_dict())
 
 
-def _check_args(model: Any, n_epochs: Any, learning_rate: Any, batch_size: Any, val_interval: Any) -> None:
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and bool(value > 0)
+
+
+def _check_args(model: Any, n_epochs: Any, learning_rate: Any, batch_size: Any, val_interval: Any, **more: Any) -> None:
+    """Every argument, before anything touches the model."""
     if not isinstance(model, BaseAlgorithm):
         raise TypeError(f"model: expected an SB3 algorithm (PPO, SAC, DQN...), got {type(model).__name__}")
     for name, value in (("n_epochs", n_epochs), ("batch_size", batch_size), ("val_interval", val_interval)):
@@ -240,8 +245,14 @@ def _check_args(model: Any, n_epochs: Any, learning_rate: Any, batch_size: Any, 
             continue
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-    if not callable(learning_rate) and not learning_rate > 0:
+    if not callable(learning_rate) and not _positive_number(learning_rate):
         raise ValueError(f"learning_rate: expected a number > 0 or a schedule, got {learning_rate!r}")
+    if not _positive_number(more["adam_epsilon"]):
+        raise ValueError(f"adam_epsilon: expected a number > 0, got {more['adam_epsilon']!r}")
+    if more["lr_decay"] not in ("linear", "constant"):
+        raise ValueError(f"lr_decay: expected 'linear' or 'constant', got {more['lr_decay']!r}")
+    if more["max_grad_norm"] is not None and not _positive_number(more["max_grad_norm"]):
+        raise ValueError(f"max_grad_norm: expected None or a number > 0, got {more['max_grad_norm']!r}")
 
 
 def pretrain(
@@ -311,7 +322,16 @@ def pretrain(
         pretrain(model, ExpertDataset("expert_cartpole.npz", traj_limitation=10, verbose=0), n_epochs=20)
         model.learn(10_000)
     """
-    _check_args(model, n_epochs, learning_rate, batch_size, val_interval)
+    _check_args(
+        model,
+        n_epochs,
+        learning_rate,
+        batch_size,
+        val_interval,
+        adam_epsilon=adam_epsilon,
+        lr_decay=lr_decay,
+        max_grad_norm=max_grad_norm,
+    )
     data = _as_dataset(dataset, validate=val_interval is not None, seed=seed)
     transpose = check_dataset_spaces(model, data)
     bc = loss_for(model.policy)
@@ -327,8 +347,6 @@ def pretrain(
         _standardize(model, data, logger)
     cloner = _Cloner(model, bc, data, transpose, int(batch_size or data.batch_size), seed, value_warm_start)
     parameters = list(model.policy.parameters() if value_warm_start else bc.parameters())
-    if lr_decay not in ("linear", "constant"):
-        raise ValueError(f"lr_decay: expected 'linear' or 'constant', got {lr_decay!r}")
     if lr_decay == "linear" and not callable(learning_rate):
         initial = float(learning_rate)
         schedule: Schedule = lambda progress: initial * progress  # noqa: E731

@@ -89,7 +89,11 @@ class ExpertDataset:
                 "expert_path and traj_data: expected exactly one of them, got "
                 + ("both" if expert_path is not None else "neither")
             )
-        if not 0.0 < float(train_fraction) <= 1.0:
+        if (
+            isinstance(train_fraction, bool)
+            or not isinstance(train_fraction, (int, float, np.integer, np.floating))
+            or not 0.0 < float(train_fraction) <= 1.0
+        ):
             raise ValueError(f"train_fraction: expected a number in (0, 1], got {train_fraction!r}")
         if split not in ("episode", "transition"):
             raise ValueError(f"split: expected 'episode' or 'transition', got {split!r}")

@@ -47,6 +47,7 @@ from sb3_expert.data.spaces import (
 from sb3_expert.errors import (
     DemonstrationError,
     DemonstrationFileError,
+    OutputLockedError,
     UnsupportedFormatVersionError,
     WriteFailedError,
 )
@@ -112,6 +113,11 @@ class _PaddedFile(io.RawIOBase):
 
 
 def _open_error(file: Path, e: Exception) -> DemonstrationFileError:
+    if "lock" in str(e).lower():  # HDF5's own file locking: another process has it open for writing
+        return OutputLockedError(
+            f"{file}: another process holds HDF5's lock on it (it is open for writing); wait for it to "
+            f"finish, or read it with HDF5_USE_FILE_LOCKING=FALSE: {e}"
+        )
     return DemonstrationFileError(f"{file}: not a readable HDF5 file (truncated or corrupt?): {e}")
 
 
@@ -179,6 +185,8 @@ class HDF5Writer:
         self.observation_space = check_space(observation_space, name="observation_space", allow_dict=True)
         self.action_space = check_space(action_space, name="action_space", allow_dict=False)
         self.path = check_output_path(path, overwrite=overwrite or (append and Path(path).exists()))
+        if compression not in ("auto", "gzip", "lzf", None):
+            raise ValueError(f"compression: expected 'auto', 'gzip', 'lzf' or None, got {compression!r}")
         self._compression = compression
         self._datasets: dict[str, list[Any]] = {}
         self._failure: str | None = None  # set by the first failed write

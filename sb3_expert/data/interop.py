@@ -174,24 +174,51 @@ def save_imitation_npz(demos: Demonstrations, path: str) -> None:
     trajs = to_imitation(demos)
     infos = np.empty(demos.n_steps, dtype=object)
     infos[:] = [{} for _ in range(demos.n_steps)]
-    with open(path, "wb") as f:
+    from pathlib import Path
+
+    from sb3_expert.data.paths import atomic_path
+
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:  # a kill leaves the old file whole
         np.savez_compressed(
-            f, obs=np.concatenate([t.obs for t in trajs]), acts=demos.actions, infos=infos,
-            terminal=demos.terminated.copy(), rews=demos.rewards.astype(np.float32),
+            f,
+            obs=np.concatenate([t.obs for t in trajs]),
+            acts=demos.actions,
+            infos=infos,
+            terminal=demos.terminated.copy(),
+            rews=demos.rewards.astype(np.float32),
             indices=demos.episode_offsets[1:-1],
-        )  # fmt: skip
+        )
 
 
 def load_imitation_npz(path: str, observation_space: spaces.Space | None = None,
                        action_space: spaces.Space | None = None) -> Demonstrations:  # fmt: skip
     """Read ``imitation``'s ``.npz`` trajectory file (its ``infos`` are not read: they need pickle).
     Spaces are inferred when not given (integer 1-D actions as ``Discrete``)."""
-    from sb3_expert.data.spaces import infer_space
+    import zipfile
 
-    with np.load(path, allow_pickle=False) as data:
-        obs, acts, terminal, indices = data["obs"], data["acts"], data["terminal"], data["indices"]
-        rews = data["rews"] if "rews" in data.files else np.zeros(len(acts))
+    from sb3_expert.data.paths import check_input_path
+    from sb3_expert.data.spaces import infer_space
+    from sb3_expert.errors import DemonstrationFileError
+
+    file = check_input_path(path)
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            obs, acts, terminal, indices = data["obs"], data["acts"], data["terminal"], data["indices"]
+            rews = data["rews"] if "rews" in data.files else np.zeros(len(acts))
+    except KeyError as e:
+        raise DemonstrationFileError(
+            f"{file}: not an imitation trajectory file: expected the keys obs, acts, terminal, indices ({e})"
+        ) from e
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise DemonstrationFileError(f"{file}: not a readable imitation .npz file: {e}") from e
     n = len(terminal)
+    bounds = np.concatenate([[0], indices, [len(acts)]])
+    if len(indices) != n - 1 or len(obs) != len(acts) + n or np.any(np.diff(bounds) <= 0):
+        raise DemonstrationFileError(
+            f"{file}: inconsistent imitation trajectories: {n} episodes, {len(indices)} split indices "
+            f"(expected {n - 1}, increasing inside the actions), {len(acts)} actions and {len(obs)} observations "
+            f"(expected {len(acts) + n})"
+        )
     obs_parts = np.split(obs, indices + np.arange(n)[: len(indices)] + 1)
     act_parts, rew_parts = np.split(acts, indices), np.split(rews, indices)
     if observation_space is None:

@@ -24,6 +24,7 @@ the directory it ran in; both are tried.
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -148,12 +149,22 @@ def load_npz(
     :raises DemonstrationFileError: when it is not a readable ``.npz`` or lacks a key, naming both
     """
     file = check_input_path(path)
+    if not zipfile.is_zipfile(file):
+        raise DemonstrationFileError(f"{file}: not a readable .npz file (not a zip archive, as numpy's savez writes)")
     try:
         with np.load(file, allow_pickle=False) as npz:
             data = {key: npz[key] for key in npz.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
         hint = " (it holds Python objects: re-save it with plain arrays)" if "allow_pickle" in str(e) else ""
         raise DemonstrationFileError(f"{file}: not a readable .npz file{hint}: {e}") from e
+    for key in ("observation_space", "action_space", "metadata"):  # this library's JSON entries
+        if key in data:
+            try:
+                parsed = json.loads(str(data[key]))
+            except json.JSONDecodeError as e:
+                raise DemonstrationFileError(f"{file}: the {key!r} entry is not valid JSON ({e})") from e
+            if not isinstance(parsed, dict):
+                raise DemonstrationFileError(f"{file}: the {key!r} entry: expected a JSON object, got {parsed!r}")
     obs_space = observation_space
     if obs_space is None and "observation_space" in data:
         from sb3_expert.data.spaces import space_from_json

@@ -292,6 +292,11 @@ class HardCodedPolicy(BasePolicy):
     """A policy with no network: ``predict`` returns ``self.act(n)`` actions for a batch of ``n``."""
 
     def __init__(self, venv: VecEnv) -> None:
+        if not isinstance(venv, VecEnv):
+            raise ExpertLoaderError(
+                f"venv: the {type(self).__name__} expert acts in a VecEnv's spaces; expected an SB3 VecEnv "
+                f"(e.g. make_vec_env(env_id)), got {type(venv).__name__}"
+            )
         super().__init__(venv.observation_space, venv.action_space)
 
     def act(self, n: int) -> np.ndarray:

@@ -413,3 +413,18 @@ def test_vecnormalize_statistics_fitted_then_used(pendulum_demos):
     obs = pendulum_demos.obs[-2000:]
     actions = model.predict(venv.normalize_obs(obs), deterministic=True)[0]
     assert np.abs(actions - pendulum_demos.actions[-2000:]).mean() < 0.2
+
+
+def test_arguments_checked_before_the_model_changes(cartpole_demos):
+    model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, seed=0)
+    before = [p.clone() for p in model.policy.parameters()]
+    for kwargs, message in [
+        ({"learning_rate": "abc"}, "learning_rate: expected a number > 0 or a schedule, got 'abc'"),
+        ({"adam_epsilon": -1}, "adam_epsilon: expected a number > 0, got -1"),
+        ({"lr_decay": "cosine"}, "lr_decay: expected 'linear' or 'constant', got 'cosine'"),
+        ({"max_grad_norm": 0}, "max_grad_norm: expected None or a number > 0, got 0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            pretrain(model, cartpole_demos, n_epochs=1, **kwargs)
+    assert "features_extractor_class" not in model.policy_kwargs  # not standardised either
+    assert all(th.equal(a, b) for a, b in zip(before, model.policy.parameters()))

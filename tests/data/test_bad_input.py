@@ -102,3 +102,63 @@ def test_observations_must_be_finite():
             observation_space=demos.observation_space,
             action_space=demos.action_space,
         )
+
+
+def test_npz_with_bad_json_or_random_bytes(tmp_path):
+    path = save_demonstrations(make_demos(CARTPOLE_OBS, CARTPOLE_ACT, [3]), tmp_path / "d.npz")
+    data = dict(np.load(path))
+    for key in ("observation_space", "metadata"):
+        broken = {**data, key: np.array("{not json")}
+        np.savez(tmp_path / "b.npz", **broken)
+        with pytest.raises(DemonstrationFileError, match=f"b.npz: the '{key}' entry is not valid JSON"):
+            load_demonstrations(tmp_path / "b.npz")
+    (tmp_path / "junk.npz").write_bytes(np.random.default_rng(0).bytes(3000))
+    with pytest.raises(DemonstrationFileError, match=r"junk.npz: not a readable .npz file \(not a zip archive"):
+        load_demonstrations(tmp_path / "junk.npz")
+
+
+def test_dataset_and_writer_arguments(tmp_path):
+    from sb3_expert import ExpertDataset
+
+    demos = make_demos(CARTPOLE_OBS, CARTPOLE_ACT, [3, 4])
+    with pytest.raises(ValueError, match=r"train_fraction: expected a number in \(0, 1\], got 'abc'"):
+        ExpertDataset(traj_data=demos, train_fraction="abc", verbose=0)
+    with pytest.raises(ValueError, match=r"compression: expected 'auto', 'gzip', 'lzf' or None, got 'zstd'"):
+        HDF5Writer(tmp_path / "d.h5", CARTPOLE_OBS, CARTPOLE_ACT, compression="zstd")
+    assert not (tmp_path / "d.h5").exists() and not list(tmp_path.iterdir())  # nothing written, no lock left
+
+
+def test_imitation_files_corrupt_input_and_atomic_save(tmp_path):
+    from sb3_expert.data.interop import load_imitation_npz, save_imitation_npz
+
+    demos = make_demos(CARTPOLE_OBS, CARTPOLE_ACT, [3, 4])
+    path = tmp_path / "t.npz"
+    save_imitation_npz(demos, str(path))
+    assert load_imitation_npz(str(path)).n_steps == 7
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DemonstrationFileError, match="junk.npz: not a readable imitation .npz file"):
+        load_imitation_npz(str(tmp_path / "junk.npz"))
+    np.savez(tmp_path / "other.npz", obs=np.zeros((3, 4)))
+    with pytest.raises(DemonstrationFileError, match="other.npz: not an imitation trajectory file"):
+        load_imitation_npz(str(tmp_path / "other.npz"))
+    data = dict(np.load(path, allow_pickle=True))
+    np.savez(tmp_path / "bad.npz", **{**data, "indices": np.array([9])})
+    with pytest.raises(DemonstrationFileError, match="bad.npz: inconsistent imitation trajectories"):
+        load_imitation_npz(str(tmp_path / "bad.npz"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz", "junk.npz", "other.npz", "t.npz"]
+
+
+def test_hard_coded_experts_need_a_vecenv():
+    from sb3_expert import ExpertLoaderError, load_policy
+
+    with pytest.raises(
+        ExpertLoaderError, match=r"venv: the RandomPolicy expert acts in a VecEnv's spaces.*got NoneType"
+    ):
+        load_policy("random", None)
+
+
+def test_vec_recorder_needs_a_vecenv():
+    from sb3_expert import VecRecordDemonstrations
+
+    with pytest.raises(TypeError, match=r"venv: expected an SB3 VecEnv .* got TimeLimit; .* use RecordDemonstrations"):
+        VecRecordDemonstrations(gym.make("CartPole-v1"))
