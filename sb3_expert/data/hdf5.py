@@ -208,9 +208,9 @@ class HDF5Writer:
     # ------------------------------------------------------------------ set-up
 
     def _create(self, metadata: Mapping[str, Any] | None) -> None:
-        self.file = h5py.File(
-            self._file_path, "w"
-        )  # not libver="latest": its superblock flags refuse to open after a kill
+        # not libver="latest": its superblock flags refuse to open after a kill. locking=False: readers
+        # may open the file while it is recorded; WriteLock keeps writers apart
+        self.file = h5py.File(self._file_path, "w", locking=False)
         f = self.file
         f.attrs["format"] = FORMAT_NAME
         f.attrs["format_version"] = FORMAT_VERSION
@@ -255,7 +255,7 @@ class HDF5Writer:
 
     def _open_for_append(self, metadata: Mapping[str, Any] | None) -> None:
         try:
-            self.file = h5py.File(self.path, "r+")
+            self.file = h5py.File(self.path, "r+", locking=False)  # WriteLock keeps writers apart
         except OSError as e:
             raise _open_error(self.path, e) from e
         try:
@@ -608,7 +608,9 @@ class HDF5Reader:
         self.path = check_input_path(path)
         self._padded: _PaddedFile | None = None
         try:
-            self.file = h5py.File(self.path, "r", rdcc_nbytes=cache_mb * 2**20)
+            # locking=False: a file being recorded opens too (read up to its committed lengths);
+            # writers are kept apart by WriteLock, not by HDF5's lock
+            self.file = h5py.File(self.path, "r", rdcc_nbytes=cache_mb * 2**20, locking=False)
         except OSError as e:
             if "truncated file" not in str(e):
                 raise _open_error(self.path, e) from e

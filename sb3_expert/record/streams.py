@@ -288,6 +288,11 @@ class Stream:
         self.info_keys = tuple(info_keys)
         self.obs = _alloc(sink.observation_space, capacity)
         self.actions: np.ndarray = _alloc(sink.action_space, capacity)  # type: ignore[assignment]
+        # integer actions (Discrete...) are buffered as float64, exact for whole numbers, so that a
+        # fraction (0.7) is refused at hand-over instead of silently cast to 0 on the hot path
+        self.action_dtype = self.actions.dtype
+        if np.issubdtype(self.action_dtype, np.integer):
+            self.actions = self.actions.astype(np.float64)
         self.rewards = np.zeros(capacity, np.float64)
         self.starts = np.zeros(capacity, np.bool_)
         self.final = _alloc(sink.observation_space, capacity + 1)
@@ -329,6 +334,23 @@ class Stream:
         self.starts[i] = self.episode_steps == 0
         self.episode_steps += 1
         self.i = i + 1
+
+    def actions_out(self, n: int) -> np.ndarray:
+        """The first ``n`` buffered actions in the action space's dtype (a copy).
+
+        :raises DemonstrationError: for an integer action space given a fraction, naming the step
+        """
+        actions = self.actions[:n]
+        if actions.dtype == self.action_dtype:
+            return actions.copy()
+        whole = (actions == np.round(actions)).reshape(n, -1).all(axis=1) if n else np.ones(0, np.bool_)
+        if not whole.all():
+            i = int(np.flatnonzero(~whole)[0])
+            raise DemonstrationError(
+                f"actions: expected whole numbers for {self.sink.action_space}, got {actions[i].tolist()} "
+                f"at step {self.sink.n_steps + i} of this recording"
+            )
+        return actions.astype(self.action_dtype)
 
     def record_infos(self, info: Mapping[str, Any]) -> None:
         """Copy the chosen ``info`` keys of the step just recorded."""
@@ -378,7 +400,7 @@ class Stream:
         keep = episodes is None or self.exclusive or self.sink.accepts(float(episodes[0][0]), int(episodes[1][0]))
         if keep:
             steps = (
-                _rows(self.obs, slice(0, n)), self.actions[:n].copy(), self.rewards[:n].copy(),
+                _rows(self.obs, slice(0, n)), self.actions_out(n), self.rewards[:n].copy(),
                 self.starts[:n].copy(), {k: v[:n].copy() for k, v in self.infos.items()},
             )  # fmt: skip
             pending = self.last_obs if self.running else None
@@ -437,7 +459,7 @@ class Stream:
         final = _alloc(self.sink.observation_space, 1)
         _set_row(final, 0, self.last_obs)
         return Demonstrations(
-            _rows(self.obs, slice(0, n)), self.actions[:n].copy(), self.rewards[:n].copy(), self.starts[:n].copy(),
+            _rows(self.obs, slice(0, n)), self.actions_out(n), self.rewards[:n].copy(), self.starts[:n].copy(),
             observation_space=self.sink.observation_space, action_space=self.sink.action_space,
             terminated=np.zeros(1, bool), truncated=np.ones(1, bool), final_obs=final,
             infos={k: v[:n].copy() for k, v in self.infos.items()}, metadata=self.sink.metadata,

@@ -162,3 +162,22 @@ def test_vec_recorder_needs_a_vecenv():
 
     with pytest.raises(TypeError, match=r"venv: expected an SB3 VecEnv .* got TimeLimit; .* use RecordDemonstrations"):
         VecRecordDemonstrations(gym.make("CartPole-v1"))
+
+
+@pytest.mark.parametrize("where", ["h5", "memory"])
+def test_a_fractional_discrete_action_is_refused_not_cast(tmp_path, where):
+    class Lenient(gym.ActionWrapper):  # an env that rounds what it is given
+        def action(self, action):
+            return round(action)
+
+    env = RecordDemonstrations(Lenient(gym.make("CartPole-v1")), tmp_path / "d.h5" if where == "h5" else None)
+    env.reset(seed=0)
+    env.step(1)
+    env.step(0.7)  # the env takes it; the recording must not store it as 0
+    with pytest.raises(
+        DemonstrationError, match=r"actions: expected whole numbers for Discrete\(2\), got 0.7 at step 1"
+    ):
+        env.demonstrations  # noqa: B018 - reading hands the buffer over
+    with pytest.raises(DemonstrationError, match="expected whole numbers"):
+        env.close()  # the step cannot be written as it is: said again, and the file is closed
+    assert not list(tmp_path.glob(".d.h5*"))  # no lock left behind

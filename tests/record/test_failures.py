@@ -181,3 +181,36 @@ def test_flush_on_every_recorder(tmp_path):
     callback.flush()
     assert load_demonstrations(tmp_path / "c.h5").n_steps > 0
     callback.close()
+
+
+LIVE = textwrap.dedent(
+    """
+    import sys, time
+    import gymnasium as gym
+    from sb3_expert import RecordDemonstrations
+    from sb3_expert.demo import cartpole_controller
+
+    env = RecordDemonstrations(gym.make("CartPole-v1"), sys.argv[1])
+    obs, _ = env.reset(seed=0)
+    for _ in range(120):
+        obs, *_ = env.step(cartpole_controller(obs))
+    env.flush()
+    print("flushed", flush=True)
+    for _ in range(5):
+        obs, *_ = env.step(cartpole_controller(obs))  # recorded, not committed
+    time.sleep(60)
+    """
+)
+
+
+def test_a_file_being_recorded_can_be_read(tmp_path):
+    path = tmp_path / "live.h5"
+    proc = subprocess.Popen([sys.executable, "-c", LIVE, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "flushed"
+        time.sleep(0.2)
+        demos = load_demonstrations(path)  # HDF5's own lock would refuse this
+        assert demos.n_steps == 120 and demos.truncated.tolist() == [True]  # the running episode, so far
+    finally:
+        proc.kill()
+        proc.wait()
