@@ -162,3 +162,12 @@ def test_a_standardised_clone_loads_safely(tmp_path):
     np.testing.assert_allclose(
         policy.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0], rtol=1e-6
     )
+
+
+def test_a_zip_whose_data_is_not_json(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "m.zip", "w") as archive:
+        archive.writestr("data", "{not json")
+    with pytest.raises(ExpertLoaderError, match=r"m.zip: not an SB3 model \(its 'data' entry is not JSON"):
+        load_policy("ppo", make_vec_env("CartPole-v1"), path=tmp_path / "m.zip")
