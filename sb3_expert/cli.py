@@ -113,13 +113,12 @@ def _pretrain(args: argparse.Namespace) -> None:
     from sb3_expert.data.paths import check_output_path
     from sb3_expert.experts.sb3 import algorithm_class
 
-    _json_object("--policy-kwargs", args.policy_kwargs)  # before anything is loaded
+    policy_kwargs = _json_object("--policy-kwargs", args.policy_kwargs)  # before anything is loaded
     out = check_output_path(args.out, overwrite=args.overwrite, argument="--out")
     cls: Any = algorithm_class(args.algo)
     dataset = ExpertDataset(expert_path=args.dataset, verbose=0, seed=args.seed, batch_size=args.batch_size)
     venv = _venv(args.env, seed=args.seed)
     policy = "MultiInputPolicy" if isinstance(venv.observation_space, spaces.Dict) else "MlpPolicy"
-    policy_kwargs = _json_object("--policy-kwargs", args.policy_kwargs)
     model = cls(policy, venv, policy_kwargs=policy_kwargs, seed=args.seed, verbose=0)
     pretrain(model, dataset, n_epochs=args.epochs, seed=args.seed, val_interval=max(1, args.epochs // 10),
              progress_bar=not args.no_progress, verbose=1)  # fmt: skip

@@ -202,12 +202,13 @@ def _pad(rows: th.Tensor, mask: th.Tensor) -> th.Tensor:
     return out
 
 
-def _map_obs(obs: Obs, fn: Any) -> Obs:
+def _map_obs(obs: Any, fn: Any) -> Any:
+    """``fn`` applied to an observation batch, or to each of its leaves for Dict observations."""
     return {k: fn(v) for k, v in obs.items()} if isinstance(obs, dict) else fn(obs)
 
 
 def _take(obs: ObsArray, idx: np.ndarray) -> ObsArray:
-    return {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
+    return _map_obs(obs, lambda v: v[idx])
 
 
 def _standardize(model: BaseAlgorithm, data: ExpertDataset, logger: Any) -> None:
@@ -236,7 +237,17 @@ def _positive_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and bool(value > 0)
 
 
-def _check_args(model: Any, n_epochs: Any, learning_rate: Any, batch_size: Any, val_interval: Any, **more: Any) -> None:
+def _check_args(
+    model: Any,
+    n_epochs: Any,
+    learning_rate: Any,
+    batch_size: Any,
+    val_interval: Any,
+    *,
+    adam_epsilon: Any,
+    lr_decay: Any,
+    max_grad_norm: Any,
+) -> None:
     """Every argument, before anything touches the model."""
     if not isinstance(model, BaseAlgorithm):
         raise TypeError(f"model: expected an SB3 algorithm (PPO, SAC, DQN...), got {type(model).__name__}")
@@ -247,12 +258,12 @@ def _check_args(model: Any, n_epochs: Any, learning_rate: Any, batch_size: Any, 
             raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
     if not callable(learning_rate) and not _positive_number(learning_rate):
         raise ValueError(f"learning_rate: expected a number > 0 or a schedule, got {learning_rate!r}")
-    if not _positive_number(more["adam_epsilon"]):
-        raise ValueError(f"adam_epsilon: expected a number > 0, got {more['adam_epsilon']!r}")
-    if more["lr_decay"] not in ("linear", "constant"):
-        raise ValueError(f"lr_decay: expected 'linear' or 'constant', got {more['lr_decay']!r}")
-    if more["max_grad_norm"] is not None and not _positive_number(more["max_grad_norm"]):
-        raise ValueError(f"max_grad_norm: expected None or a number > 0, got {more['max_grad_norm']!r}")
+    if not _positive_number(adam_epsilon):
+        raise ValueError(f"adam_epsilon: expected a number > 0, got {adam_epsilon!r}")
+    if lr_decay not in ("linear", "constant"):
+        raise ValueError(f"lr_decay: expected 'linear' or 'constant', got {lr_decay!r}")
+    if max_grad_norm is not None and not _positive_number(max_grad_norm):
+        raise ValueError(f"max_grad_norm: expected None or a number > 0, got {max_grad_norm!r}")
 
 
 def pretrain(
@@ -447,7 +458,7 @@ class _Cloner:
         self.policy.set_training_mode(True)
         losses, sizes = [], []
         for obs, tensors in self.train:
-            loss = self.bc.loss(obs, *tensors) if self.bc.sequence else self.bc.loss(obs, tensors[0])
+            loss = _batch_loss(self.bc, obs, tensors)
             if self.warm:
                 assert self.bc.value is not None
                 loss = loss + vf_coef * th.nn.functional.mse_loss(self.bc.value(obs), tensors[1])
@@ -469,12 +480,17 @@ class _Cloner:
         return _evaluate(self.bc, self.val, self.device)
 
 
+def _batch_loss(bc: BCLoss, obs: Obs, tensors: tuple[th.Tensor, ...]) -> th.Tensor:
+    """The batch's loss: sequence losses take ``(targets, mask)``, the others the targets alone."""
+    return bc.loss(obs, *tensors[:2]) if bc.sequence else bc.loss(obs, tensors[0])
+
+
 def _evaluate(bc: BCLoss, batches: Any, device: th.device) -> tuple[float, float | None]:
     total, correct, count = th.zeros((), device=device), th.zeros((), device=device), 0
     with th.no_grad():
         for obs, tensors in batches:
             n = int(tensors[1].sum()) if bc.sequence else len(tensors[0])
-            total += (bc.loss(obs, *tensors) if bc.sequence else bc.loss(obs, tensors[0])) * n
+            total += _batch_loss(bc, obs, tensors) * n
             if bc.correct is not None:
                 correct += bc.correct(obs, tensors[0])
             count += n

@@ -86,6 +86,21 @@ def _arrays_equal(a: Any, b: Any) -> bool:
     return bool(np.array_equal(a, b, equal_nan=np.issubdtype(a.dtype, np.floating)))
 
 
+def check_finite(name: str, array: np.ndarray, *, offset: int = 0, where: str = "step") -> None:
+    """Every row of a float ``array`` must be finite; the error names the first bad row (``offset + i``).
+
+    :raises DemonstrationError: naming the field, the value and the row
+    """
+    if array.size == 0:
+        return
+    bad = ~np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DemonstrationError(
+            f"{name}: expected finite values, got {array[i].tolist()} at {where} {offset + i} ({int(bad.sum())} in all)"
+        )
+
+
 def check_range(name: str, array: np.ndarray, space: spaces.Space, *, offset: int = 0) -> None:
     """Discrete-family values must lie in the space, floats must be finite (vectorised; Box bounds
     are not enforced: environments clip). The error names the first bad row (``offset + i``).
@@ -102,10 +117,7 @@ def check_range(name: str, array: np.ndarray, space: spaces.Space, *, offset: in
     elif isinstance(space, spaces.MultiBinary):
         low, high = np.int64(0), np.int64(1)
     elif np.issubdtype(array.dtype, np.floating):
-        bad = ~np.isfinite(rows).all(axis=1)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise DemonstrationError(f"{name}: expected finite values, got {array[i].tolist()} at step {offset + i}")
+        check_finite(name, array, offset=offset)
         return
     else:
         return
@@ -167,10 +179,7 @@ def _float_vector(name: str, value: Any, length: int) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise DemonstrationError(f"{name}: expected real numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float64, copy=False)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DemonstrationError(f"{name}: expected finite values, got {arr[i]} at index {i} ({int(bad.sum())} in all)")
+    check_finite(name, arr, where="index")
     return arr
 
 

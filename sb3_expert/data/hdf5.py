@@ -34,7 +34,7 @@ import h5py
 import numpy as np
 from gymnasium import spaces
 
-from sb3_expert.data.demonstrations import Demonstrations, ObsArray, check_range
+from sb3_expert.data.demonstrations import Demonstrations, ObsArray, check_finite, check_range
 from sb3_expert.data.paths import WriteLock, atomic_path, check_input_path, check_output_path, temp_path
 from sb3_expert.data.spaces import (
     check_space,
@@ -380,7 +380,7 @@ class HDF5Writer:
         rows["rewards"] = self._checked(np.asarray(rewards, dtype=np.float64), None, "rewards", n)
         # what the reader would refuse is refused here, naming the step
         check_range("actions", rows["actions"], self.action_space, offset=self.n_steps)
-        check_range("rewards", rows["rewards"], spaces.Box(-np.inf, np.inf), offset=self.n_steps)
+        check_finite("rewards", rows["rewards"], offset=self.n_steps)
         rows["episode_starts"] = self._checked(np.asarray(episode_starts, dtype=np.bool_), None, "episode_starts", n)
         for key, value in (infos or {}).items():
             name, value = f"infos/{key}", np.asarray(value)

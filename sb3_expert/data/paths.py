@@ -88,6 +88,7 @@ class WriteLock:
         self.path = path
         self.lock_path = path.with_name(f".{path.name}.lock")
         self.owner = f"{os.getpid()}@{socket.gethostname()}"
+        self.held = False
         for _ in range(3):
             try:
                 fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
@@ -124,16 +125,16 @@ class WriteLock:
         if host != socket.gethostname() or not pid.isdigit():
             return False
         try:
-            os.kill(int(pid), 0)
+            os.kill(int(pid), 0)  # alive (this process too: a second writer of the same file is refused)
         except ProcessLookupError:
             return True
-        except PermissionError:
-            return False
-        return False  # alive (this process included: a second writer of the same file is refused too)
+        except PermissionError:  # alive, another user's
+            pass
+        return False
 
     def release(self) -> None:
         """Remove the lock file (if this process still holds it). Idempotent."""
-        if getattr(self, "held", False):
+        if self.held:
             self.held = False
             if self._holder() == self.owner:
                 self.lock_path.unlink(missing_ok=True)

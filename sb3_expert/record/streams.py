@@ -157,8 +157,8 @@ class Sink:
             return
         for stream in streams:
             if stream.exclusive:
-                stream.hand_over(flush=True)
-        self.write()
+                stream.hand_over()
+        self.write()  # one commit for all
 
     def write(self) -> None:
         """Write what was received to the ``.h5`` file and flush it (no-op in memory)."""

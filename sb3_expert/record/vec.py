@@ -108,8 +108,6 @@ class VecRecordDemonstrations(VecEnvWrapper):
         metadata: Mapping[str, Any] | None = None,
         flush_every_episode: bool = False,
     ) -> None:
-        from stable_baselines3.common.vec_env import VecEnv
-
         if not isinstance(venv, VecEnv):
             raise TypeError(
                 f"venv: expected an SB3 VecEnv (e.g. make_vec_env(...) or DummyVecEnv([...])), got "

@@ -163,8 +163,7 @@ class RecordDemonstrations(gym.Wrapper):
 
     def flush(self) -> None:
         """Write every recorded step to the file now (a running episode continues)."""
-        if not self.sink.closed:
-            self.stream.hand_over(flush=True)
+        self.sink.flush([self.stream])
 
     def stop_recording(self) -> None:
         """Write everything and close the file, leaving the environment open; the wrapper then passes

@@ -5,12 +5,9 @@ import sys
 import textwrap
 
 import numpy as np
-import pytest
-from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_expert import load_policy, save_expert
+from sb3_expert import load_policy
 from tests.experts.hub import HubServer, fill_cache
 
 ORG = "sb3-expert-test"
@@ -34,22 +31,6 @@ LOAD = textwrap.dedent(
                           "normalized": type(policy).__name__}))
     """
 )
-
-
-@pytest.fixture(scope="module")
-def expert(tmp_path_factory):
-    """A tiny PPO trained under VecNormalize, saved in huggingface-sb3's layout."""
-    venv = VecNormalize(make_vec_env("Pendulum-v1", seed=0))
-    model = PPO("MlpPolicy", venv, policy_kwargs={"net_arch": [8]}, n_steps=64, batch_size=64, seed=0)
-    model.learn(128)
-    folder = tmp_path_factory.mktemp("expert")
-    zip_path = save_expert(model, folder, "Pendulum-v1")
-    assert zip_path.name == "ppo-Pendulum-v1.zip" and (folder / "vec_normalize.pkl").exists()
-    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
-    venv.training = False
-    expected = model.predict(venv.normalize_obs(obs), deterministic=True)[0]
-    files = {p.name: p.read_bytes() for p in folder.iterdir()}
-    return folder, files, obs, expected
 
 
 def run_loader(obs, env, policy_type="ppo-huggingface", organization=ORG):

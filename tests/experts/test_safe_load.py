@@ -11,11 +11,10 @@ import textwrap
 
 import numpy as np
 import pytest
-from stable_baselines3 import DQN, PPO, SAC
+from stable_baselines3 import DQN, SAC
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_expert import ExpertLoaderError, load_policy, pretrain, save_expert
+from sb3_expert import ExpertLoaderError, load_policy, pretrain
 from sb3_expert.experts.safe_load import UnsafeModelError
 from tests.experts.hub import HubServer, fill_cache
 from tests.experts.payload import poison_pickle, poison_zip
@@ -26,14 +25,8 @@ REPO = f"{ORG}/ppo-Pendulum-v1"
 
 
 @pytest.fixture(scope="module")
-def expert_folder(tmp_path_factory):
-    """A tiny PPO trained under VecNormalize, in huggingface-sb3's layout."""
-    venv = VecNormalize(make_vec_env("Pendulum-v1", seed=0))
-    model = PPO("MlpPolicy", venv, policy_kwargs={"net_arch": [8]}, n_steps=64, batch_size=64, seed=0)
-    model.learn(64)
-    folder = tmp_path_factory.mktemp("expert")
-    save_expert(model, folder, "Pendulum-v1")
-    return folder
+def expert_folder(expert):
+    return expert[0]
 
 
 def poisoned_copy(folder, tmp_path, what, marker):
