@@ -6,7 +6,15 @@ load pre-trained experts, and pretrain any SB3 algorithm on them with behaviour 
 
 from importlib.metadata import PackageNotFoundError, version
 
-from sb3_expert.bc import PretrainMixin, fill_replay_buffer, pretrain
+from sb3_expert.bc import (
+    DAgger,
+    ExponentialBetaSchedule,
+    LinearBetaSchedule,
+    PretrainMixin,
+    dagger,
+    fill_replay_buffer,
+    pretrain,
+)
 from sb3_expert.data import (
     DataLoader,
     Demonstrations,
@@ -61,8 +69,12 @@ __all__ = [
     "load_policy",
     "policy_registry",
     "save_expert",
-    # behaviour cloning
+    # behaviour cloning and DAgger
+    "DAgger",
+    "ExponentialBetaSchedule",
+    "LinearBetaSchedule",
     "PretrainMixin",
+    "dagger",
     "fill_replay_buffer",
     "pretrain",
     # errors

@@ -20,6 +20,7 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import configure_logger, get_schedule_fn, update_learning_rate
 from typing_extensions import Self
@@ -283,6 +284,7 @@ def pretrain(
     normalize_obs: bool = True,
     progress_bar: bool = False,
     verbose: int | None = None,
+    logger: Logger | None = None,
 ) -> SelfModel:
     """Behaviour cloning: train ``model``'s own networks on expert demonstrations, in place.
 
@@ -323,6 +325,8 @@ def pretrain(
         Without it, clones on MuJoCo tasks are useless (0.01-0.13 of the expert, measured).
     :param progress_bar: show a progress bar over epochs (tqdm/rich, as SB3's ``learn``)
     :param verbose: 1 prints the logged values; default the model's ``verbose``
+    :param logger: the SB3 ``Logger`` to record to (``pretrain/...`` keys); default the model's when it
+        has one, else a new one configured as ``learn()`` would
     :return: the model, trained
     :raises SpaceMismatchError: when the dataset's spaces do not fit the model's (before any training)
     :raises TypeError: for a policy with no behaviour-cloning loss, or bad arguments
@@ -346,7 +350,7 @@ def pretrain(
     data = _as_dataset(dataset, validate=val_interval is not None, seed=seed)
     transpose = check_dataset_spaces(model, data)
     bc = loss_for(model.policy)
-    logger = _logger(model, verbose)
+    logger = logger if logger is not None else _logger(model, verbose)
     if value_warm_start and (bc.value is None or bc.sequence):
         raise TypeError(
             "value_warm_start: only feed-forward actor-critic policies have a value head to warm-start, "

@@ -710,30 +710,32 @@ class HDF5Reader:
             self._open[name] = self.file[name]
         return self._open[name]
 
-    def load(self, n_episodes: int | None = None) -> Demonstrations:
-        """Read the first ``n_episodes`` (all when None) into a :class:`Demonstrations` in memory."""
-        e = self.n_episodes if n_episodes is None else min(int(n_episodes), self.n_episodes)
-        n = int(self.episode_lengths[:e].sum())
-        f = self.file
+    def load(self, n_episodes: int | None = None, *, first: int = 0) -> Demonstrations:
+        """Read ``n_episodes`` episodes from episode ``first`` on (all of them when None) into a
+        :class:`Demonstrations` in memory."""
+        first = min(max(int(first), 0), self.n_episodes)
+        e = self.n_episodes if n_episodes is None else min(first + int(n_episodes), self.n_episodes)
+        start = int(self.episode_lengths[:first].sum())
+        rows, episodes = slice(start, start + int(self.episode_lengths[first:e].sum())), slice(first, e)
         final = self._final
-        final_e = {k: v[:e] for k, v in final.items()} if isinstance(final, dict) else final[:e]
+        final_e = {k: v[episodes] for k, v in final.items()} if isinstance(final, dict) else final[episodes]
         with self._truncation_guard():
-            return self._demonstrations(f, n, e, final_e)
+            return self._demonstrations(self.file, rows, episodes, final_e)
 
-    def _demonstrations(self, f: h5py.File, n: int, e: int, final_e: ObsArray) -> Demonstrations:
+    def _demonstrations(self, f: h5py.File, rows: slice, episodes: slice, final_e: ObsArray) -> Demonstrations:
         return Demonstrations(
-            _read_obs(f["obs"], self.observation_space, slice(0, n)),
-            f["actions"][:n],
-            f["rewards"][:n],
-            f["episode_starts"][:n],
+            _read_obs(f["obs"], self.observation_space, rows),
+            f["actions"][rows],
+            f["rewards"][rows],
+            f["episode_starts"][rows],
             observation_space=self.observation_space,
             action_space=self.action_space,
-            episode_returns=self.episode_returns[:e],
-            episode_lengths=self.episode_lengths[:e],
-            terminated=self.terminated[:e],
-            truncated=self.truncated[:e],
+            episode_returns=self.episode_returns[episodes],
+            episode_lengths=self.episode_lengths[episodes],
+            terminated=self.terminated[episodes],
+            truncated=self.truncated[episodes],
             final_obs=final_e,
-            infos={key: f[f"infos/{key}"][:n] for key in self.info_keys},
+            infos={key: f[f"infos/{key}"][rows] for key in self.info_keys},
             metadata=self.metadata,
         )
 

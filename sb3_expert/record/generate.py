@@ -19,10 +19,10 @@ from sb3_expert.data.spaces import is_image_observation
 from sb3_expert.record.vec import VecRecordDemonstrations
 from sb3_expert.record.wrapper import RecordDemonstrations
 
-__all__ = ["generate_expert_traj"]
+__all__ = ["actor_fn", "generate_expert_traj"]
 
 
-def _actor(model: Any, deterministic: bool) -> Callable[[Any, Any, Any], tuple[Any, Any]]:
+def actor_fn(model: Any, deterministic: bool) -> Callable[[Any, Any, Any], tuple[Any, Any]]:
     """``act(obs, state, episode_start) -> (action, state)`` for an algorithm, a policy or a callable."""
     predict = getattr(model, "predict", None)
     if callable(predict):
@@ -161,7 +161,7 @@ def generate_expert_traj(
         env = model.get_env() if isinstance(model, BaseAlgorithm) else None
         if env is None:
             raise ValueError("env: expected a gymnasium env or a VecEnv (the model has none), got None")
-    act = _actor(model, deterministic)
+    act = actor_fn(model, deterministic)
     if not isinstance(env, (VecEnv, gym.Env)):
         raise TypeError(f"env: expected a gymnasium env or an SB3 VecEnv, got {type(env).__name__}")
     producer = {"generator": "generate_expert_traj", "expert": type(model).__name__}

@@ -122,6 +122,7 @@ class Sink:
         self._pending_final_obs: ObsArray | None = None
         self.n_steps = 0
         self.n_episodes = 0
+        self._drained = 0  # episodes of the file already drained
         self.closed = False
 
     def push(
@@ -213,6 +214,28 @@ class Sink:
             parts.append(self._memory_part())
         parts.extend(part for part in snapshots if part is not None)
         return Demonstrations.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def drain(self) -> Demonstrations:
+        """The episodes received since the last drain: read back from the ``.h5`` file, or taken from
+        memory (which then forgets them). For shared streams (whole episodes); not for ``.npz``,
+        which is written from memory on close.
+
+        :raises TypeError: for a sink writing ``.npz``
+        """
+        if self.writer is not None:
+            self.write()
+            from sb3_expert.data.hdf5 import HDF5Reader
+
+            with HDF5Reader(self.writer.path) as reader:
+                part = reader.load(first=self._drained)
+                self._drained = reader.n_episodes
+            return part
+        if self.path is not None:
+            raise TypeError(f"path: drain() needs an .h5 file or memory, got {self.path}")
+        part = self._memory_part()
+        self._steps.clear()
+        self._episodes.clear()
+        return part
 
     def _memory_part(self) -> Demonstrations:
         if self._steps:

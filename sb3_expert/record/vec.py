@@ -15,10 +15,11 @@ from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.record.streams import Sink, Stream
 from sb3_expert.record.wrapper import action_error, buffer_rows
 
-__all__ = ["VecRecordDemonstrations", "record_vec_step", "vec_env_id"]
+__all__ = ["VecRecordDemonstrations", "obs_row", "record_vec_step", "vec_env_id"]
 
 
-def _row(obs: Any, i: int) -> Any:
+def obs_row(obs: Any, i: int) -> Any:
+    """Sub-environment ``i``'s observation in a VecEnv batch (each leaf's row for Dict observations)."""
     return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
 
 
@@ -47,7 +48,7 @@ def record_vec_step(
         if active is not None and not active[i]:
             continue
         if not stream.running:
-            stream.begin(_row(new_obs, i))
+            stream.begin(obs_row(new_obs, i))
             continue
         try:
             stream.record(actions[i], rewards[i])
@@ -59,16 +60,16 @@ def record_vec_step(
             truncated = bool(infos[i].get("TimeLimit.truncated", False))
             final = terminal_obs(i) if terminal_obs is not None else infos[i].get("terminal_observation")
             if final is None:
-                final = _row(new_obs, i)
+                final = obs_row(new_obs, i)
             if ended < episode_budget:
                 kept = stream.sink.n_episodes + stream.n_finished
                 stream.end_episode(not truncated, truncated, final)
                 ended += stream.sink.n_episodes + stream.n_finished - kept
             else:
                 stream.drop()
-            stream.begin(_row(new_obs, i))
+            stream.begin(obs_row(new_obs, i))
         else:
-            stream.last_obs = _row(new_obs, i)
+            stream.last_obs = obs_row(new_obs, i)
     return ended
 
 
@@ -137,7 +138,7 @@ class VecRecordDemonstrations(VecEnvWrapper):
         obs = self.venv.reset()
         if self.recording:
             for i, stream in enumerate(self.streams):
-                stream.begin(_row(obs, i))
+                stream.begin(obs_row(obs, i))
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
