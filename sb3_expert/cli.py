@@ -23,6 +23,8 @@ EXAMPLES = """examples:
       --env CartPole-v1 --episodes 10 --out expert_cartpole.h5
   sb3-expert record --expert sac-huggingface --env Pendulum-v1 --episodes 50 --out pendulum.npz --n-envs 4
   sb3-expert pretrain --algo ppo --env CartPole-v1 --dataset expert_cartpole.h5 --epochs 20 --out ppo_bc.zip
+  sb3-expert dagger --expert sac --expert-kwargs path=rl-trained-agents/sac/HalfCheetah-v3_1 \\
+      --env HalfCheetah-v5 --algo sac --timesteps 50000 --data dagger.h5 --out sac_dagger.zip
   sb3-expert evaluate --algo ppo --model ppo_bc.zip --env CartPole-v1 --episodes 10
   sb3-expert info expert_cartpole.npz
   sb3-expert info demos.h5 --plot returns.png
@@ -81,22 +83,26 @@ def _json_object(flag: str, text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _record(args: argparse.Namespace) -> None:
-    from sb3_expert.data.paths import check_output_path
+def _load_expert(args: argparse.Namespace, venv: Any) -> Any:
+    """The ``--expert`` of ``--expert-kwargs`` for ``venv`` (the Hub's env name defaults to ``--env``)."""
     from sb3_expert.experts.registry import load_policy
-    from sb3_expert.record.generate import generate_expert_traj
 
     kwargs = _kwargs(args.expert_kwargs)
-    from sb3_expert.data.paths import format_of
-
-    format_of(args.out, argument="--out")  # .npz or .h5: SB2's rule would silently append .npz
-    check_output_path(args.out, overwrite=args.overwrite, argument="--out")
-    venv = _venv(args.env, args.n_envs, args.seed)
     if args.expert.endswith("-huggingface"):
         kwargs.setdefault("env_name", args.env)
     if args.trust_remote_code:
         kwargs["trust_remote_code"] = True
-    policy = load_policy(args.expert, venv, **kwargs)
+    return load_policy(args.expert, venv, **kwargs)
+
+
+def _record(args: argparse.Namespace) -> None:
+    from sb3_expert.data.paths import check_output_path, format_of
+    from sb3_expert.record.generate import generate_expert_traj
+
+    format_of(args.out, argument="--out")  # .npz or .h5: SB2's rule would silently append .npz
+    check_output_path(args.out, overwrite=args.overwrite, argument="--out")
+    venv = _venv(args.env, args.n_envs, args.seed)
+    policy = _load_expert(args, venv)
     data = generate_expert_traj(policy, args.out, venv, n_episodes=args.episodes, seed=args.seed,
                                 deterministic=not args.stochastic, overwrite=args.overwrite,
                                 progress_bar=not args.no_progress)  # fmt: skip
@@ -124,6 +130,56 @@ def _pretrain(args: argparse.Namespace) -> None:
              progress_bar=not args.no_progress, verbose=1)  # fmt: skip
     model.save(out)
     print(f"saved the pretrained {cls.__name__} to {out}")
+
+
+def _beta(text: str) -> str | float:
+    if text in ("linear", "exponential"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected linear, exponential or a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def _dagger(args: argparse.Namespace) -> None:
+    from gymnasium import spaces
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_expert.bc.dagger import DAgger
+    from sb3_expert.data.paths import check_output_path, format_of
+    from sb3_expert.experts.sb3 import algorithm_class
+
+    policy_kwargs = _json_object("--policy-kwargs", args.policy_kwargs)  # before anything is loaded
+    out = check_output_path(args.out, overwrite=args.overwrite, argument="--out")
+    if args.data is not None and format_of(args.data, argument="--data") != "hdf5":
+        raise ValueError(f"--data: expected a file name ending in .h5 (written as it goes), got {args.data!r}")
+    cls: Any = algorithm_class(args.algo)
+    venv = _venv(args.env, args.n_envs, args.seed)
+    expert = _load_expert(args, venv)
+    policy = "MultiInputPolicy" if isinstance(venv.observation_space, spaces.Dict) else "MlpPolicy"
+    model = cls(policy, venv, policy_kwargs=policy_kwargs, seed=args.seed, verbose=0)
+    eval_env = make_vec_env(args.env, seed=args.seed + 1000) if args.eval_episodes else None
+    with DAgger(
+        model,
+        expert,
+        path=args.data,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        beta_schedule=args.beta,
+        rollout_steps=args.rollout_steps,
+        n_epochs=args.epochs,
+        eval_env=eval_env,
+        n_eval_episodes=args.eval_episodes or 1,
+        seed=args.seed,
+        verbose=1,
+        progress_bar=not args.no_progress,
+    ) as run:
+        run.train(args.timesteps)
+    model.save(out)
+    print(f"saved the DAgger-trained {cls.__name__} ({run.labels} labelled steps, {run.round} rounds) to {out}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -238,6 +294,27 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--no-progress", action="store_true", help="no progress bar")
     pre.add_argument("--overwrite", action="store_true")
     pre.set_defaults(func=_pretrain)
+    dag = sub.add_parser("dagger", help="DAgger: train a new model on states it visits, labelled by an expert",
+                         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    dag.add_argument("--expert", required=True, help="a registered expert type: ppo, sac-huggingface, random...")
+    dag.add_argument("--expert-kwargs", nargs="*", default=[], metavar="K=V", help="the loader's arguments")
+    dag.add_argument("--algo", required=True, help="the student: ppo, sac, dqn... (or sb3-contrib's)")
+    dag.add_argument("--env", required=True, help="a gymnasium environment id")
+    dag.add_argument("--timesteps", type=_positive_int, required=True, help="expert-labelled steps in all")
+    dag.add_argument("--rollout-steps", type=_positive_int, default=5000, help="labelled steps per round")
+    dag.add_argument("--epochs", type=_positive_int, default=10, help="pretrain epochs per round")
+    dag.add_argument("--beta", type=_beta, default="linear", help="linear, exponential or a constant in [0, 1]")
+    dag.add_argument("--out", required=True, help="the model .zip to write")
+    dag.add_argument("--data", help="an .h5 file for the aggregated data (default: memory only)")
+    dag.add_argument("--resume", action="store_true", help="continue from the rounds in --data")
+    dag.add_argument("--eval-episodes", type=int, default=5, help="evaluate after each round (0: never)")
+    dag.add_argument("--n-envs", type=_positive_int, default=1)
+    dag.add_argument("--policy-kwargs", help="JSON, e.g. '{\"net_arch\": [64, 64]}'")
+    dag.add_argument("--seed", type=int, default=0)
+    dag.add_argument("--overwrite", action="store_true")
+    dag.add_argument("--trust-remote-code", action="store_true", help=TRUST_HELP)
+    dag.add_argument("--no-progress", action="store_true", help="no progress bar")
+    dag.set_defaults(func=_dagger)
     ev = sub.add_parser("evaluate", help="mean return of a saved model", epilog=EXAMPLES,
                         formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ev.add_argument("--algo", required=True)

@@ -66,6 +66,23 @@ def test_record_pretrain_evaluate_end_to_end(tmp_path):
     assert "mean return" in ev.stdout and "over 2 episodes" in ev.stdout
 
 
+def test_dagger_end_to_end_and_resume(tmp_path):
+    from sb3_expert import HDF5Reader
+    from sb3_expert.demo import EXPERT_PATH
+
+    common = ["dagger", "--expert", "ppo", "--expert-kwargs", f"path={EXPERT_PATH}", "--algo", "dqn",
+              "--env", "CartPole-v1", "--rollout-steps", "200", "--epochs", "1", "--data", str(tmp_path / "d.h5"),
+              "--policy-kwargs", '{"net_arch": [8]}', "--eval-episodes", "1", "--no-progress"]  # fmt: skip
+    first = run(*common, "--timesteps", "400", "--out", str(tmp_path / "m.zip"))
+    assert first.returncode == 0, first.stderr
+    assert "dagger/" in first.stdout and "400 labelled steps, 2 rounds" in first.stdout
+    more = run(*common, "--timesteps", "600", "--resume", "--out", str(tmp_path / "m2.zip"))
+    assert more.returncode == 0, more.stderr
+    assert "600 labelled steps, 3 rounds" in more.stdout and (tmp_path / "m2.zip").exists()
+    with HDF5Reader(tmp_path / "d.h5") as reader:
+        assert reader.n_steps == 600 and reader.info_keys == ["dagger_round", "expert_acted"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -83,6 +100,8 @@ def test_record_pretrain_evaluate_end_to_end(tmp_path):
           "--policy-kwargs", "{net_arch: [8]}"], "--policy-kwargs: expected a JSON object"),
         (["pretrain", "--algo", "ppo", "--env", "CartPole-v1", "--dataset", "exists.h5", "--out", "m.zip",
           "--policy-kwargs", "[8]"], "--policy-kwargs: expected a JSON object, got list"),
+        (["dagger", "--expert", "random", "--algo", "ppo", "--env", "CartPole-v1", "--timesteps", "10",
+          "--out", "m.zip", "--data", "d.npz"], "--data: expected a file name ending in"),
     ],
 )  # fmt: skip
 def test_subcommand_bad_input(tmp_path, args, message):
@@ -100,12 +119,20 @@ def test_subcommand_bad_input(tmp_path, args, message):
         ["record", "--expert", "random", "--env", "CartPole-v1", "--out", "x.h5", "--episodes", "0"],
         ["evaluate", "--algo", "ppo", "--model", "m.zip", "--env", "CartPole-v1", "--episodes", "0"],
         ["pretrain", "--algo", "ppo", "--env", "CartPole-v1", "--dataset", "d.h5", "--out", "m.zip", "--epochs", "-1"],
+        ["dagger", "--expert", "random", "--algo", "ppo", "--env", "CartPole-v1", "--timesteps", "0", "--out", "m.zip"],
     ],
 )
 def test_counts_must_be_positive(tmp_path, args):
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 2 and "expected an integer >= 1" in result.stderr
     assert "Traceback" not in result.stderr and "nan" not in result.stdout
+    assert not list(tmp_path.iterdir())
+
+
+def test_dagger_beta_must_be_a_schedule_or_in_0_1(tmp_path):
+    result = run("dagger", "--expert", "random", "--algo", "ppo", "--env", "CartPole-v1", "--timesteps", "10",
+                 "--out", "m.zip", "--beta", "2", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2 and "--beta: expected a number in [0, 1], got '2'" in result.stderr
     assert not list(tmp_path.iterdir())
 
 

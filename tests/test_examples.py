@@ -18,6 +18,7 @@ SMALL = {
     "load_expert_from_hub.py": ["--organization", "sb3-expert-test", "--episodes", "2"],
     "custom_loader.py": ["--episodes", "2"],
     "keyboard_play.py": ["--scripted-steps", "80"],
+    "dagger_pixels.py": ["--timesteps", "400", "--rollout-steps", "200", "--epochs", "1", "--eval-episodes", "1"],
 }
 
 

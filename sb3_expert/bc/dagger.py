@@ -406,8 +406,6 @@ class DAgger:
         self.logger.record("dagger/beta", beta)
         self.logger.record("dagger/labels", self.labels)
         self.logger.record("dagger/expert_acted_fraction", expert_steps / collected)
-        if new.n_episodes:
-            self.logger.record("dagger/rollout_return", float(new.episode_returns.mean()))
         self.round += 1
         return new
 

@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from sb3_expert import DAgger, ExponentialBetaSchedule, HDF5Reader, LinearBetaSchedule, dagger
 from tests.helpers import cartpole_expert, pendulum_expert
 
+
 def small() -> dict:
     """Tiny networks (a new dict each time: SB3 and pretrain add to policy_kwargs)."""
     return {"policy_kwargs": {"net_arch": [32, 32]}}
