@@ -162,7 +162,8 @@ class DAgger:
     :param expert_obs: what the expert sees, when it differs from the student's observation: an
         ``info`` key, or a callable ``info -> observation`` (one sub-environment's info; at the
         start of an episode the reset's info)
-    :param max_rows: keep at most this many rows for training (oldest episodes dropped); None keeps all
+    :param max_rows: keep at most this many rows for training: whole episodes, the oldest dropped first
+        (the newest is kept even when longer); None keeps all
     :param deterministic: the student acts with its deterministic action
     :param eval_env: when given, the student is evaluated after each update (``dagger/eval_return``)
     :param n_eval_episodes: episodes per evaluation
