@@ -15,7 +15,9 @@ expert acts; labelling, mixing draws and writing to ``.h5`` included) against a 
 same expert over the same VecEnv for the same steps.
 
 Run: ``python benchmarks/bench_dagger.py [--seeds 0 1 2] [--envs HalfCheetah-v5 Walker2d-v5]``
-(about 25 minutes on 2 cores).
+(about 30 minutes on 2 cores). Figures of the last run (mean of seeds 0-2, DAgger / BC):
+HalfCheetah 0.76/0.80 at 10k labels, 0.97/0.88 at 20k, 1.00/0.98 at 50k; Walker2d 0.82/0.73,
+0.96/0.89, 0.99/0.97; overhead 1.10x.
 """
 
 from __future__ import annotations
