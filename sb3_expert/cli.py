@@ -154,6 +154,8 @@ def _dagger(args: argparse.Namespace) -> None:
 
     policy_kwargs = _json_object("--policy-kwargs", args.policy_kwargs)  # before anything is loaded
     out = check_output_path(args.out, overwrite=args.overwrite, argument="--out")
+    if args.eval_episodes < 0:
+        raise ValueError(f"--eval-episodes: expected an integer >= 0 (0: no evaluation), got {args.eval_episodes}")
     if args.data is not None and format_of(args.data, argument="--data") != "hdf5":
         raise ValueError(f"--data: expected a file name ending in .h5 (written as it goes), got {args.data!r}")
     cls: Any = algorithm_class(args.algo)

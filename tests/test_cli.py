@@ -134,6 +134,10 @@ def test_dagger_beta_must_be_a_schedule_or_in_0_1(tmp_path):
                  "--out", "m.zip", "--beta", "2", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2 and "--beta: expected a number in [0, 1], got '2'" in result.stderr
     assert not list(tmp_path.iterdir())
+    result = run("dagger", "--expert", "random", "--algo", "ppo", "--env", "CartPole-v1", "--timesteps", "10",
+                 "--out", "m.zip", "--eval-episodes", "-1", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2 and "--eval-episodes: expected an integer >= 0" in result.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_convert_to_and_from_minari(tmp_path):

@@ -24,6 +24,7 @@ actor-critic), Dict observations, a callable expert, a privileged expert (``expe
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,6 +40,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 from sb3_expert.bc.pretrain import pretrain
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.data.hdf5 import HDF5Reader
 from sb3_expert.data.io import load_demonstrations
 from sb3_expert.data.paths import format_of
 from sb3_expert.errors import DemonstrationFileError
@@ -222,15 +224,20 @@ class DAgger:
             raise ValueError("resume: needs the path of the file to resume from, got path=None")
         if not isinstance(pretrain_kwargs, (Mapping, type(None))):
             raise TypeError(f"pretrain_kwargs: expected a dict, got {type(pretrain_kwargs).__name__}")
-        reserved = {"model", "dataset", "n_epochs", "seed", "logger"} & set(pretrain_kwargs or {})
+        reserved = {"model", "dataset", "n_epochs", "seed", "logger", "val_interval"} & set(pretrain_kwargs or {})
         if reserved:
             raise ValueError(f"pretrain_kwargs: {sorted(reserved)} are set by DAgger itself")
+        unknown = set(pretrain_kwargs or {}) - set(inspect.signature(pretrain).parameters)
+        if unknown:
+            raise ValueError(f"pretrain_kwargs: {sorted(unknown)} are not arguments of pretrain")
         self.beta_schedule = _beta_schedule(beta_schedule)
         self.expert_view = _expert_view(expert_obs)
-        first = self._first_round_data(demonstrations, model)
+        first = self._first_round_data(demonstrations)
+        if resume and path is not None:
+            _check_resumable(path, first is not None)
         self.model, self.venv, self.eval_env = model, venv, eval_env
         self.rollout_steps, self.n_epochs, self.max_rows = int(rollout_steps), int(n_epochs), max_rows
-        self.deterministic, self.n_eval_episodes, self.progress_bar = deterministic, n_eval_episodes, progress_bar
+        self.n_eval_episodes, self.progress_bar = n_eval_episodes, progress_bar
         self.pretrain_kwargs = dict(pretrain_kwargs or {})
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -265,7 +272,7 @@ class DAgger:
     # ------------------------------------------------------------------ data
 
     @staticmethod
-    def _first_round_data(demonstrations: Any, model: BaseAlgorithm) -> Demonstrations | None:
+    def _first_round_data(demonstrations: Any) -> Demonstrations | None:
         if demonstrations is None:
             return None
         if isinstance(demonstrations, ExpertDataset):
@@ -283,38 +290,21 @@ class DAgger:
 
     def _add_round_zero(self, demos: Demonstrations) -> None:
         """Given demonstrations are round 0, labelled by the expert that acted in them."""
-        infos = {"expert_acted": np.ones(demos.n_steps, np.bool_), "dagger_round": np.zeros(demos.n_steps, np.int64)}
-        demos = Demonstrations(
-            demos.obs,
-            demos.actions,
-            demos.rewards,
-            demos.episode_starts,
-            observation_space=demos.observation_space,
-            action_space=demos.action_space,
-            episode_returns=demos.episode_returns,
-            terminated=demos.terminated,
-            truncated=demos.truncated,
-            final_obs=demos.final_obs,
-            infos=infos,
-            metadata=demos.metadata,
-        )
+        n = demos.n_steps
+        demos = demos.with_infos({"expert_acted": np.ones(n, np.bool_), "dagger_round": np.zeros(n, np.int64)})
         if self.sink.writer is not None:
             self.sink.writer.write(demos)
             self._keep(self.sink.drain())
         else:
             self._keep(demos)
-        self.round = max(self.round, 1)
+        self.round = 1
 
     def _resume(self) -> None:
-        """Take the file's data and rounds; the next round follows the last one recorded."""
+        """Take the file's data and rounds (checked by :func:`_check_resumable`); the next round
+        follows the last one recorded."""
         data = self.sink.drain()
         if data.n_steps == 0:
             return
-        if "dagger_round" not in data.infos:
-            raise DemonstrationFileError(
-                f"{self.sink.path}: resume: expected a DAgger file (per-step 'dagger_round'), got infos "
-                f"{sorted(data.infos)}"
-            )
         self.round = int(data.infos["dagger_round"].max()) + 1
         self.labels = data.n_steps
         self._keep(data)
@@ -398,8 +388,7 @@ class DAgger:
         self._obs = obs
         for i, stream in enumerate(self.streams):  # the round's data ends here: running episodes split
             stream.begin(obs_row(obs, i))
-        self.sink.flush(self.streams)
-        new = self.sink.drain()
+        new = self.sink.drain()  # written and committed first
         self._keep(new)
         collected = n_vec_steps * n_envs
         self.labels += collected
@@ -414,23 +403,17 @@ class DAgger:
         """Train the student on the data kept (``n_epochs`` of :func:`pretrain`); log and evaluate."""
         if self._data is None:
             raise RuntimeError("update: no data yet; collect() a round first")
-        dataset = ExpertDataset(
-            traj_data=self._data,
-            train_fraction=1.0,
-            batch_size=int(self.pretrain_kwargs.get("batch_size", 64)),
-            verbose=0,
-            seed=self._round_seed(),
-        )
+        seed = self._round_seed()
+        dataset = ExpertDataset(traj_data=self._data, train_fraction=1.0, verbose=0, seed=seed)
         self.logger.record("dagger/train_rows", self._data.n_steps)
-        kwargs = {k: v for k, v in self.pretrain_kwargs.items() if k != "batch_size"}
         pretrain(
             self.model,
             dataset,
             self.n_epochs,
-            val_interval=self.n_epochs,
-            seed=self._round_seed(),
+            val_interval=self.n_epochs,  # one log block per round
+            seed=seed,
             logger=self.logger,
-            **kwargs,
+            **self.pretrain_kwargs,
         )
         self._stale = False
         if self.eval_env is not None:
@@ -478,6 +461,23 @@ class DAgger:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _check_resumable(path: str | os.PathLike[str], given_round_zero: bool) -> None:
+    """Before the file is opened for writing: it must be a DAgger file, and holds its own round 0."""
+    if not os.path.exists(path):
+        return
+    with HDF5Reader(path) as reader:
+        if reader.n_steps == 0:
+            return
+        if "dagger_round" not in reader.info_keys:
+            raise DemonstrationFileError(
+                f"{path}: resume: expected a DAgger file (per-step 'dagger_round'), got infos {reader.info_keys}"
+            )
+    if given_round_zero:
+        raise ValueError(
+            f"demonstrations: {path} already holds its rounds, round 0 included; pass demonstrations=None to resume"
+        )
 
 
 def dagger(

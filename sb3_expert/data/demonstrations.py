@@ -161,6 +161,16 @@ def _check_obs(name: str, obs: Any, space: spaces.Space, length: int) -> ObsArra
     return _check_leaf(name, obs, space, length)
 
 
+def _check_infos(infos: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
+    out = {}
+    for key, value in infos.items():
+        arr = np.asarray(value)
+        if arr.ndim < 1 or len(arr) != n:
+            raise DemonstrationError(f"infos[{key!r}]: expected {n} rows, got shape {arr.shape}")
+        out[str(key)] = arr
+    return out
+
+
 def _bool_vector(name: str, value: Any, length: int) -> np.ndarray:
     arr = np.asarray(value)
     if arr.shape != (length,):
@@ -279,12 +289,7 @@ class Demonstrations:
         self.final_obs = (
             None if final_obs is None else _check_obs("final_obs", final_obs, self.observation_space, n_episodes)
         )
-        self.infos: dict[str, np.ndarray] = {}
-        for key, value in (infos or {}).items():
-            arr = np.asarray(value)
-            if arr.ndim < 1 or len(arr) != n:
-                raise DemonstrationError(f"infos[{key!r}]: expected {n} rows, got shape {arr.shape}")
-            self.infos[str(key)] = arr
+        self.infos: dict[str, np.ndarray] = _check_infos(infos or {}, n)
         try:
             self.metadata: dict[str, Any] = json.loads(json.dumps(dict(metadata or {})))
         except (TypeError, ValueError) as e:
@@ -556,9 +561,18 @@ class Demonstrations:
 
     def with_metadata(self, **updates: Any) -> Demonstrations:
         """A shallow copy with ``metadata`` updated (arrays are shared, not copied)."""
+        return self._copy(metadata={**self.metadata, **updates})
+
+    def with_infos(self, infos: Mapping[str, Any]) -> Demonstrations:
+        """A shallow copy with per-step ``infos`` added or replaced, each ``(n_steps, ...)``.
+
+        :raises DemonstrationError: for an array whose length is not ``n_steps``
+        """
+        return self._copy(infos={**self.infos, **_check_infos(infos, self.n_steps)})
+
+    def _copy(self, **attributes: Any) -> Demonstrations:
         new = object.__new__(Demonstrations)
-        new.__dict__.update(self.__dict__)
-        new.metadata = {**self.metadata, **updates}
+        new.__dict__.update(self.__dict__, **attributes)
         return new
 
     @staticmethod

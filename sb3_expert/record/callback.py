@@ -17,7 +17,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, VecTransposeI
 
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.record.streams import Sink, Stream
-from sb3_expert.record.vec import record_vec_step, vec_env_id
+from sb3_expert.record.vec import obs_row, record_vec_step, vec_env_id
 from sb3_expert.record.wrapper import buffer_rows
 
 __all__ = ["RecordExpert"]
@@ -124,7 +124,7 @@ class RecordExpert(BaseCallback):
             armed = model.num_timesteps >= self.start_at
             for i, stream in enumerate(self.streams):
                 if armed:
-                    stream.begin(_row(obs, i))
+                    stream.begin(obs_row(obs, i))
                 else:
                     stream.drop()
 
@@ -252,10 +252,6 @@ class RecordExpert(BaseCallback):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _row(obs: Any, i: int) -> Any:
-    return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
 
 
 def _untranspose(obs: Any, transpose: VecTransposeImage) -> Any:

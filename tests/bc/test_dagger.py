@@ -19,6 +19,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecNormalize
 
+from examples.dagger_pixels import Pixels
 from sb3_expert import DAgger, ExponentialBetaSchedule, HDF5Reader, LinearBetaSchedule, dagger
 from tests.helpers import cartpole_expert, pendulum_expert
 
@@ -154,27 +155,6 @@ def test_sb3_contrib_recurrent_student():
     np.testing.assert_array_equal(data.actions, [cartpole_expert(o) for o in data.obs])
 
 
-class Pixels(gym.Wrapper):
-    """CartPole seen as a 40x40 grayscale frame; the state goes to ``info["state"]``."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.observation_space = spaces.Box(0, 255, (40, 40, 1), np.uint8)
-
-    def _frame(self) -> np.ndarray:
-        frame = self.env.render()
-        gray = frame.mean(axis=2)[::10, ::15][:40, :40]
-        return gray.astype(np.uint8)[..., None]
-
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
-        return self._frame(), {**info, "state": obs}
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        return self._frame(), reward, terminated, truncated, {**info, "state": obs}
-
-
 def test_privileged_expert_teaches_a_pixel_student():
     """The expert sees the state (from info), the student frames; labels are the expert's on the
     state behind each frame."""
@@ -215,6 +195,8 @@ def test_bad_input(tmp_path):
         ({"beta_schedule": 1.5}, "beta_schedule"),
         ({"beta_schedule": "cosine"}, "beta_schedule"),
         ({"pretrain_kwargs": {"n_epochs": 3}}, "pretrain_kwargs"),
+        ({"pretrain_kwargs": {"val_interval": 1}}, "pretrain_kwargs"),
+        ({"pretrain_kwargs": {"n_epoch": 3}}, r"pretrain_kwargs: \['n_epoch'\] are not arguments of pretrain"),
     ]:
         with pytest.raises(ValueError, match=match):
             DAgger(model, expert, **kwargs)
@@ -227,6 +209,25 @@ def test_bad_input(tmp_path):
         run.update()
     run.close()
     assert not (tmp_path / "d.npz").exists()
+
+
+def test_resume_refuses_a_file_it_did_not_write_and_leaves_it_as_it_was(tmp_path):
+    from sb3_expert import DemonstrationFileError, save_demonstrations
+    from tests.helpers import expert_demos
+
+    demos = expert_demos("CartPole-v1", 1)
+    save_demonstrations(demos, tmp_path / "plain.h5")
+    before = (tmp_path / "plain.h5").read_bytes()
+    model = PPO("MlpPolicy", make_vec_env("CartPole-v1", seed=0), seed=0, **small())
+    with pytest.raises(DemonstrationFileError, match="expected a DAgger file"):
+        DAgger(model, batched(cartpole_expert), path=tmp_path / "plain.h5", resume=True)
+    assert (tmp_path / "plain.h5").read_bytes() == before
+    with DAgger(model, batched(cartpole_expert), path=tmp_path / "d.h5", demonstrations=demos, verbose=0):
+        pass
+    with pytest.raises(ValueError, match="demonstrations: .* already holds its rounds"):
+        DAgger(model, batched(cartpole_expert), path=tmp_path / "d.h5", resume=True, demonstrations=demos)
+    with DAgger(model, batched(cartpole_expert), path=tmp_path / "d.h5", resume=True, verbose=0) as run:
+        assert run.round == 1 and run.dataset.n_steps == demos.n_steps
 
 
 KILLED = textwrap.dedent(

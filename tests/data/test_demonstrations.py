@@ -219,3 +219,13 @@ def test_metadata_must_be_json():
             action_space=CARTPOLE_ACT,
             metadata={"x": object()},
         )
+
+
+def test_with_infos_adds_columns_and_checks_their_length():
+    demos = make_demos(CARTPOLE_OBS, CARTPOLE_ACT, [3, 2])
+    flagged = demos.with_infos({"flag": np.arange(5)})
+    np.testing.assert_array_equal(flagged.infos["flag"], np.arange(5))
+    assert flagged.obs is demos.obs and "flag" not in demos.infos
+    np.testing.assert_array_equal(flagged.select_episodes([1]).infos["flag"], [3, 4])
+    with pytest.raises(DemonstrationError, match=r"infos\['flag'\]: expected 5 rows"):
+        demos.with_infos({"flag": np.arange(4)})
