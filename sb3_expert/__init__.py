@@ -8,11 +8,14 @@ from importlib.metadata import PackageNotFoundError, version
 
 from sb3_expert.bc import (
     DAgger,
+    DemoReplayBuffer,
+    DictDemoReplayBuffer,
     ExponentialBetaSchedule,
     LinearBetaSchedule,
     PretrainMixin,
     dagger,
     fill_replay_buffer,
+    prepare_finetuning,
     pretrain,
 )
 from sb3_expert.data import (
@@ -71,11 +74,14 @@ __all__ = [
     "save_expert",
     # behaviour cloning and DAgger
     "DAgger",
+    "DemoReplayBuffer",
+    "DictDemoReplayBuffer",
     "ExponentialBetaSchedule",
     "LinearBetaSchedule",
     "PretrainMixin",
     "dagger",
     "fill_replay_buffer",
+    "prepare_finetuning",
     "pretrain",
     # errors
     "ActionError",

@@ -12,8 +12,9 @@ Speed: the training data goes to the model's device once, as tensors in their st
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -25,6 +26,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import configure_logger, get_schedule_fn, update_learning_rate
 from typing_extensions import Self
 
+from sb3_expert.bc.finetune import can_finetune, check_finetuning_args, prepare_finetuning
 from sb3_expert.bc.losses import BCLoss, Obs, loss_for
 from sb3_expert.bc.normalize import fit_obs_statistics, normalized_keys, standardize_observations
 from sb3_expert.data.dataset import ExpertDataset
@@ -282,6 +284,8 @@ def pretrain(
     vf_coef: float = 0.5,
     max_grad_norm: float | None = None,
     normalize_obs: bool = True,
+    finetune: bool | None = False,
+    finetune_kwargs: Mapping[str, Any] | None = None,
     progress_bar: bool = False,
     verbose: int | None = None,
     logger: Logger | None = None,
@@ -323,6 +327,16 @@ def pretrain(
         ``model.policy_kwargs`` says so, so ``save``/``load`` rebuild it), whose statistics stay
         fixed during ``learn()``. A policy standardised by an earlier call keeps its statistics.
         Without it, clones on MuJoCo tasks are useless (0.01-0.13 of the expert, measured).
+    :param finetune: leave an off-policy actor-critic model (SAC, TD3, DDPG, TQC, CrossQ) ready for
+        ``learn()`` (see :func:`~sb3_expert.bc.finetune.prepare_finetuning`): critic fitted to the
+        clone, entropy coefficient started low, no random warm-up, demonstrations kept in the replay
+        buffer, the actor held still at first and then tied to the demonstrations by a decaying BC
+        term. None: when the model is such a model and the demonstrations have rewards (not all
+        zero) and are in memory; False (default, until its defaults hold on the MuJoCo benchmark):
+        the model is left as behaviour cloning made it
+    :param finetune_kwargs: arguments of :func:`~sb3_expert.bc.finetune.prepare_finetuning`
+        (``critic_steps``, ``ent_coef``, ``demo_fraction``, ``bc_weight``, ``bc_decay``,
+        ``actor_delay``, ``learning_starts``); None for a part turns it off
     :param progress_bar: show a progress bar over epochs (tqdm/rich, as SB3's ``learn``)
     :param verbose: 1 prints the logged values; default the model's ``verbose``
     :param logger: the SB3 ``Logger`` to record to (``pretrain/...`` keys); default the model's when it
@@ -347,6 +361,7 @@ def pretrain(
         lr_decay=lr_decay,
         max_grad_norm=max_grad_norm,
     )
+    _check_finetune(model, finetune, finetune_kwargs)
     data = _as_dataset(dataset, validate=val_interval is not None, seed=seed)
     transpose = check_dataset_spaces(model, data)
     bc = loss_for(model.policy)
@@ -398,7 +413,39 @@ def pretrain(
     _sync_targets(model.policy)
     if bc.on_end is not None:
         bc.on_end(model)
+    _prepare(model, data.demonstrations, finetune, finetune_kwargs, logger)
     return model
+
+
+def _prepare(model: Any, demos: Any, finetune: bool | None, kwargs: Any, logger: Any) -> None:
+    """``prepare_finetuning`` when asked, or by default when it applies (see ``pretrain``)."""
+    if finetune is None:
+        finetune = can_finetune(model) and demos is not None and bool(np.any(demos.rewards != 0))
+    if not finetune:
+        return
+    if demos is None:
+        raise TypeError("finetune: the demonstrations must be in memory (ExpertDataset(in_memory=True))")
+    prepare_finetuning(model, demos, logger=logger, **(kwargs or {}))
+    logger.dump(model.num_timesteps)
+
+
+def _check_finetune(model: Any, finetune: Any, finetune_kwargs: Any) -> None:
+    if finetune not in (None, True, False):
+        raise TypeError(f"finetune: expected None, True or False, got {finetune!r}")
+    if finetune and not can_finetune(model):
+        raise TypeError(
+            "finetune: only off-policy models with an actor and a critic (SAC, TD3, DDPG, TQC, CrossQ) are "
+            f"prepared for fine-tuning, got {type(model).__name__}"
+        )
+    if finetune_kwargs is None:
+        return
+    if not isinstance(finetune_kwargs, Mapping):
+        raise TypeError(f"finetune_kwargs: expected a dict, got {type(finetune_kwargs).__name__}")
+    known = set(inspect.signature(check_finetuning_args).parameters)
+    unknown = sorted(set(finetune_kwargs) - known)
+    if unknown:
+        raise TypeError(f"finetune_kwargs: unknown {unknown}; expected some of {sorted(known)}")
+    check_finetuning_args(**finetune_kwargs)
 
 
 class _Cloner:

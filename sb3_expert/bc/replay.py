@@ -1,39 +1,149 @@
-"""``fill_replay_buffer()``: demonstrations into an off-policy model's replay buffer."""
+"""Demonstrations in SB3 replay buffers: ``fill_replay_buffer()``, and :class:`DemoReplayBuffer`,
+which keeps them apart from the online data and samples a fixed share of every batch from them.
+
+Both store a demonstration as SB3 stores a transition of its own: observations raw (a VecNormalize
+normalises at sampling time), Box actions scaled to ``[-1, 1]`` (``policy.scale_action``, what
+``_store_transition`` keeps), ``done`` at every episode end and ``TimeLimit.truncated`` timeouts for
+episodes that were truncated rather than terminated, so that a buffer with
+``handle_timeout_termination`` (SB3's default) bootstraps through them. Image observations are
+stored channels first when the buffer's space is (as under ``VecTransposeImage``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, NamedTuple
 
 import numpy as np
+import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.vec_env import VecNormalize, VecTransposeImage
 
-from sb3_expert.bc.pretrain import _as_dataset, check_dataset_spaces
+from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations, ObsArray
-from sb3_expert.errors import EmptyDatasetError
+from sb3_expert.data.io import load_demonstrations
+from sb3_expert.data.spaces import check_spaces_match
+from sb3_expert.errors import EmptyDatasetError, SpaceMismatchError
 
-__all__ = ["fill_replay_buffer"]
+__all__ = ["DEMO_FRACTION", "DemoReplayBuffer", "DictDemoReplayBuffer", "demo_buffer_class", "fill_replay_buffer"]
+
+DEMO_FRACTION = 0.5
+"""Share of each batch that :class:`DemoReplayBuffer` draws from the demonstrations (RLPD's
+symmetric sampling)."""
 
 
-def _rows(obs: ObsArray, sl: np.ndarray, transpose: bool) -> ObsArray:
-    def one(array: np.ndarray) -> np.ndarray:
-        part = array[sl]
-        return np.moveaxis(part, -1, -3) if transpose and part.ndim == 4 else part
+class BufferRows(NamedTuple):
+    """Demonstration transitions as an SB3 replay buffer stores them (one row per transition)."""
 
-    return {k: one(v) for k, v in obs.items()} if isinstance(obs, dict) else one(obs)
+    obs: ObsArray
+    next_obs: ObsArray
+    actions: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    timeouts: np.ndarray
+
+
+def as_demonstrations(dataset: Any, name: str = "dataset") -> Demonstrations:
+    """A :class:`Demonstrations` in memory from a path, an in-memory :class:`ExpertDataset` or itself."""
+    if isinstance(dataset, Demonstrations):
+        return dataset
+    if isinstance(dataset, (str, os.PathLike)):
+        return load_demonstrations(dataset)
+    if isinstance(dataset, ExpertDataset):
+        if dataset.demonstrations is None:
+            raise TypeError(f"{name}: an .h5 file read lazily cannot fill a replay buffer; load it with in_memory=True")
+        return dataset.demonstrations
+    raise TypeError(
+        f"{name}: expected a Demonstrations, an ExpertDataset or a path to a .npz/.h5 file, "
+        f"got {type(dataset).__name__}"
+    )
+
+
+def _transposed(space: spaces.Space) -> spaces.Space:
+    """``space`` with its images channels first, as ``VecTransposeImage`` shows them."""
+    if isinstance(space, spaces.Dict):
+        return spaces.Dict({key: _transposed(leaf) for key, leaf in space.spaces.items()})
+    if isinstance(space, spaces.Box) and is_image_space(space, check_channels=False):
+        return VecTransposeImage.transpose_space(space)
+    return space
+
+
+def _channels_first(obs: ObsArray, observation_space: spaces.Space) -> ObsArray:
+    """Move image channels first where the buffer's space has them first and the data last."""
+
+    def one(array: np.ndarray, space: spaces.Space) -> np.ndarray:
+        if array.ndim == 4 and array.shape[1:] != space.shape and np.moveaxis(array, -1, 1).shape[1:] == space.shape:
+            return np.moveaxis(array, -1, 1)
+        return array
+
+    if isinstance(obs, dict):
+        assert isinstance(observation_space, spaces.Dict)
+        return {key: one(value, observation_space[key]) for key, value in obs.items()}
+    return one(obs, observation_space)
+
+
+def buffer_rows(demos: Demonstrations, observation_space: spaces.Space, action_space: spaces.Space) -> BufferRows:
+    """``demos`` as replay-buffer rows for a buffer over these spaces.
+
+    Without ``final_obs`` (SB2 files), the last step of a truncated episode has no known next
+    observation: it is left out (terminated episodes need none).
+
+    :raises EmptyDatasetError: when no transition is left
+    :raises SpaceMismatchError: when the spaces do not fit
+    """
+    what = "the replay buffer"
+    try:
+        check_spaces_match(observation_space, demos.observation_space, name="observation_space", what=what)
+    except SpaceMismatchError:  # images channels last in the data, channels first in the buffer
+        check_spaces_match(observation_space, _transposed(demos.observation_space), name="observation_space", what=what)
+    inferred = demos.metadata.get("spaces_inferred")  # SB2 files: Discrete(n) from the largest action seen
+    got = demos.action_space
+    if not (inferred and isinstance(got, spaces.Discrete) and isinstance(action_space, spaces.Discrete)):
+        check_spaces_match(action_space, got, name="action_space", what=what)
+    elif got.n > action_space.n:
+        raise SpaceMismatchError(f"action_space: the demonstrations have {got}, but {what} has {action_space}")
+    if demos.final_obs is None and (demos.truncated & ~demos.terminated).any():
+        cut = np.flatnonzero(demos.truncated & ~demos.terminated)
+        keep = np.ones(demos.n_steps, np.bool_)
+        keep[demos.episode_offsets[1:][cut] - 1] = False
+        # marked terminated, their last transitions can be built, then dropped
+        tr = demos._copy(terminated=demos.terminated | demos.truncated, truncated=np.zeros_like(demos.truncated))
+        rows = tr.transitions()
+        rows = rows._replace(truncated=np.zeros_like(rows.truncated))
+    else:
+        keep = np.ones(demos.n_steps, np.bool_)
+        rows = demos.transitions()
+    if not keep.any():
+        raise EmptyDatasetError("dataset: expected at least one transition with a known next observation, got none")
+    obs, next_obs = (_channels_first(o, observation_space) for o in (rows.obs, rows.next_obs))
+
+    def take(array: Any) -> Any:
+        return {k: v[keep] for k, v in array.items()} if isinstance(array, dict) else array[keep]
+
+    actions = rows.actions
+    if isinstance(action_space, spaces.Box):  # as BasePolicy.scale_action, on the clipped action
+        low, high = action_space.low, action_space.high
+        actions = 2.0 * ((np.clip(actions, low, high) - low) / (high - low)) - 1.0
+    return BufferRows(
+        take(obs),
+        take(next_obs),
+        actions[keep],
+        rows.rewards[keep],
+        (rows.terminated | rows.truncated)[keep],
+        (rows.truncated & ~rows.terminated)[keep],
+    )
 
 
 def fill_replay_buffer(model: OffPolicyAlgorithm, dataset: Any) -> int:
     """Add every transition of ``dataset`` to ``model.replay_buffer``, as SB3 itself would store it.
 
-    ``next_obs`` is the next step's observation inside an episode and ``final_obs`` at its end;
-    ``done`` is set at every episode end, and episodes that were truncated (not terminated) are
-    marked ``TimeLimit.truncated`` so that a buffer with ``handle_timeout_termination`` bootstraps
-    through them. Observations are stored raw (the buffer normalises at sampling time under
-    VecNormalize); Box actions are stored scaled to ``[-1, 1]``, as ``_store_transition`` does.
     Transitions go in rows of ``model.n_envs`` (the buffer's columns), in order; when their number
     is not a multiple of ``n_envs``, the last row is padded with the first transitions again (a
-    partly filled row would be sampled with garbage in it).
+    partly filled row would be sampled with garbage in it). To keep demonstrations from being
+    overwritten by online data and to sample them at a fixed rate, use :class:`DemoReplayBuffer`.
 
     :param model: an off-policy algorithm (SAC, TD3, DDPG, DQN, TQC, QR-DQN) with its replay buffer set up
     :param dataset: an :class:`ExpertDataset`, a :class:`Demonstrations` or a ``.npz``/``.h5`` path
@@ -45,34 +155,129 @@ def fill_replay_buffer(model: OffPolicyAlgorithm, dataset: Any) -> int:
         raise TypeError(f"model: expected an off-policy algorithm with a replay buffer, got {type(model).__name__}")
     if model.replay_buffer is None:
         raise ValueError("model.replay_buffer: expected a replay buffer (the model sets one up on creation), got None")
-    demos = (
-        dataset
-        if isinstance(dataset, Demonstrations)
-        else _as_dataset(dataset, validate=False, seed=None).demonstrations
-    )
-    if demos is None:
-        raise TypeError("dataset: an .h5 file read lazily cannot fill a replay buffer; load it with in_memory=True")
+    demos = as_demonstrations(dataset)
     if demos.n_steps == 0:
         raise EmptyDatasetError("dataset: expected at least one transition, got an empty dataset")
-    data = _as_dataset(demos, validate=False, seed=None)
-    transpose = check_dataset_spaces(model, data)
-    tr = demos.transitions()
-    actions = tr.actions
-    if isinstance(model.action_space, spaces.Box):
-        actions = model.policy.scale_action(np.clip(actions, model.action_space.low, model.action_space.high))
-    dones = tr.terminated | tr.truncated
-    timeouts = tr.truncated & ~tr.terminated
-    n_envs = model.n_envs
-    order = np.arange(-(-demos.n_steps // n_envs) * n_envs) % demos.n_steps  # pad the last row from the start
     buffer = model.replay_buffer
+    rows = buffer_rows(demos, buffer.observation_space, buffer.action_space)
+    n, n_envs = len(rows.actions), model.n_envs
+    order = np.arange(-(-n // n_envs) * n_envs) % n  # pad the last row from the start
     for start in range(0, len(order), n_envs):
-        rows = order[start : start + n_envs]
+        idx = order[start : start + n_envs]
         buffer.add(
-            _rows(tr.obs, rows, transpose),  # type: ignore[arg-type]
-            _rows(tr.next_obs, rows, transpose),  # type: ignore[arg-type]
-            actions[rows],
-            tr.rewards[rows],
-            dones[rows],
-            [{"TimeLimit.truncated": bool(t)} for t in timeouts[rows]],
+            _take(rows.obs, idx),  # type: ignore[arg-type]
+            _take(rows.next_obs, idx),  # type: ignore[arg-type]
+            rows.actions[idx],
+            rows.rewards[idx],
+            rows.dones[idx],
+            [{"TimeLimit.truncated": bool(t)} for t in rows.timeouts[idx]],
         )
-    return demos.n_steps
+    return n
+
+
+def _take(obs: ObsArray, idx: np.ndarray) -> ObsArray:
+    return {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
+
+
+def demonstration_buffer(
+    dataset: Any, observation_space: spaces.Space, action_space: spaces.Space, device: th.device | str = "auto"
+) -> ReplayBuffer | DictReplayBuffer:
+    """An SB3 replay buffer (one env column) holding exactly the transitions of ``dataset``, full."""
+    rows = buffer_rows(as_demonstrations(dataset, "demonstrations"), observation_space, action_space)
+    n = len(rows.actions)
+    cls = DictReplayBuffer if isinstance(observation_space, spaces.Dict) else ReplayBuffer
+    buffer = cls(n, observation_space, action_space, device=device, n_envs=1)  # type: ignore[arg-type]
+    for field, value in (("observations", rows.obs), ("next_observations", rows.next_obs)):
+        if isinstance(value, dict):
+            for key, leaf in value.items():
+                getattr(buffer, field)[key][:, 0] = leaf.reshape(getattr(buffer, field)[key][:, 0].shape)
+        else:
+            getattr(buffer, field)[:, 0] = value.reshape(getattr(buffer, field)[:, 0].shape)
+    buffer.actions[:, 0] = rows.actions.reshape(buffer.actions[:, 0].shape)
+    buffer.rewards[:, 0] = rows.rewards
+    buffer.dones[:, 0] = rows.dones
+    buffer.timeouts[:, 0] = rows.timeouts
+    buffer.full, buffer.pos = True, 0
+    return buffer
+
+
+def _cat(parts: list[Any]) -> Any:
+    if parts[0] is None:
+        return None
+    if isinstance(parts[0], dict):
+        return {key: th.cat([p[key] for p in parts]) for key in parts[0]}
+    return th.cat(parts)
+
+
+class DemoReplayBuffer(ReplayBuffer):
+    """SB3's ``ReplayBuffer`` for online data, plus demonstrations kept apart (never overwritten)
+    and sampled at a fixed share of every batch (RLPD's symmetric sampling): ``demo_fraction`` of
+    each batch (rounded to whole rows) from the demonstrations, the rest from the online data (all
+    from the demonstrations while there is no online data yet).
+
+    Use it as ``SAC(..., replay_buffer_class=DemoReplayBuffer, replay_buffer_kwargs=dict(
+    demonstrations="demos.h5"))``, or let :func:`~sb3_expert.pretrain` install it. It pickles with
+    its demonstrations, so ``save_replay_buffer`` / ``load_replay_buffer`` keep them.
+
+    :param demonstrations: a path (``.npz``/``.h5``), a :class:`Demonstrations`, an in-memory
+        :class:`ExpertDataset`, or an SB3 replay buffer already holding them
+    :param demo_fraction: share of each batch from the demonstrations; 0.5 by default, as RLPD
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        optimize_memory_usage: bool = False,
+        handle_timeout_termination: bool = True,
+        *,
+        demonstrations: Any,
+        demo_fraction: float = DEMO_FRACTION,
+    ) -> None:
+        if (
+            isinstance(demo_fraction, bool)
+            or not isinstance(demo_fraction, (int, float))
+            or not 0 <= demo_fraction <= 1
+        ):
+            raise ValueError(f"demo_fraction: expected a number in [0, 1], got {demo_fraction!r}")
+        super().__init__(
+            buffer_size,
+            observation_space,
+            action_space,
+            device=device,
+            n_envs=n_envs,
+            optimize_memory_usage=optimize_memory_usage,
+            handle_timeout_termination=handle_timeout_termination,
+        )
+        self.demo_fraction = float(demo_fraction)
+        if isinstance(demonstrations, ReplayBuffer):
+            self.demonstrations = demonstrations
+        else:
+            self.demonstrations = demonstration_buffer(demonstrations, observation_space, action_space, self.device)
+
+    def n_demo(self, batch_size: int) -> int:
+        """How many of ``batch_size`` rows come from the demonstrations."""
+        return batch_size if self.size() == 0 else round(batch_size * self.demo_fraction)
+
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> Any:
+        n_demo = self.n_demo(batch_size)
+        parts = []
+        if n_demo:
+            parts.append(self.demonstrations.sample(n_demo, env))
+        if batch_size - n_demo:
+            parts.append(super().sample(batch_size - n_demo, env))
+        if len(parts) == 1:
+            return parts[0]
+        return type(parts[0])(*(_cat(list(fields)) for fields in zip(*parts)))
+
+
+class DictDemoReplayBuffer(DemoReplayBuffer, DictReplayBuffer):
+    """:class:`DemoReplayBuffer` for Dict observations (SB3's ``DictReplayBuffer`` underneath)."""
+
+
+def demo_buffer_class(observation_space: spaces.Space) -> type[DemoReplayBuffer] | type[DictDemoReplayBuffer]:
+    """The demonstration-mixing buffer class for an observation space."""
+    return DictDemoReplayBuffer if isinstance(observation_space, spaces.Dict) else DemoReplayBuffer

@@ -4,6 +4,7 @@ from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_expert import Demonstrations, EmptyDatasetError, SpaceMismatchError, fill_replay_buffer
+from sb3_expert.bc.replay import DemoReplayBuffer
 from tests.helpers import expert_demos
 
 
@@ -55,3 +56,95 @@ def test_bad_input():
         fill_replay_buffer(SAC("MlpPolicy", "Pendulum-v1", buffer_size=10), demos)
     with pytest.raises(EmptyDatasetError):
         fill_replay_buffer(DQN("MlpPolicy", "CartPole-v1", buffer_size=10), demos.first_episodes(0))
+
+
+def _online(model, n, reward=0.0):
+    """``n`` online transitions with reward ``reward`` in ``model``'s buffer."""
+    obs = np.zeros((model.n_envs, *model.observation_space.shape), np.float32)
+    for _ in range(n):
+        model.replay_buffer.add(obs, obs, np.zeros((model.n_envs, 1)), np.full(model.n_envs, reward), np.zeros(1), [{}])
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.25, 0.0, 1.0])
+def test_demo_buffer_mixing_ratio_is_exact(fraction):
+    demos = expert_demos("Pendulum-v1", 2)
+    marked = Demonstrations(
+        demos.obs,
+        demos.actions,
+        np.ones(demos.n_steps),
+        demos.episode_starts,
+        observation_space=demos.observation_space,
+        action_space=demos.action_space,
+        terminated=demos.terminated,
+        truncated=demos.truncated,
+        final_obs=demos.final_obs,
+    )
+    model = SAC(  # online rows get reward 0, demonstrations 1: the reward says where a row came from
+        "MlpPolicy",
+        "Pendulum-v1",
+        buffer_size=500,
+        replay_buffer_class=DemoReplayBuffer,
+        replay_buffer_kwargs={"demonstrations": marked, "demo_fraction": fraction},
+        seed=0,
+    )
+    buffer = model.replay_buffer
+    assert isinstance(buffer, DemoReplayBuffer) and buffer.demonstrations.size() == 400
+    assert buffer.sample(64).rewards.sum() == 64  # no online data yet: all from the demonstrations
+    _online(model, 50)
+    for batch in (256, 255, 7):
+        sample = buffer.sample(batch)
+        assert sample.rewards.shape == (batch, 1)
+        assert sample.rewards.sum() == round(batch * fraction)
+        assert sample.observations.shape == (batch, 3) and sample.actions.shape == (batch, 1)
+
+
+def test_demo_buffer_stores_as_sb3_and_saves(tmp_path):
+    demos = expert_demos("Pendulum-v1", 2)
+    model = SAC("MlpPolicy", "Pendulum-v1", buffer_size=300, seed=0)
+    reference = SAC("MlpPolicy", "Pendulum-v1", buffer_size=1000, seed=0)
+    fill_replay_buffer(reference, demos)
+    buffer = DemoReplayBuffer(300, model.observation_space, model.action_space, demonstrations=demos)
+    stored = buffer.demonstrations
+    for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+        np.testing.assert_array_equal(getattr(stored, name)[:, 0], getattr(reference.replay_buffer, name)[:400, 0])
+    model.replay_buffer = buffer
+    _online(model, 5, reward=7.0)
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    fresh = SAC("MlpPolicy", "Pendulum-v1", buffer_size=300, seed=0)
+    fresh.load_replay_buffer(tmp_path / "buffer.pkl")
+    loaded = fresh.replay_buffer
+    assert isinstance(loaded, DemoReplayBuffer) and loaded.demo_fraction == 0.5 and loaded.pos == 5
+    np.testing.assert_array_equal(loaded.demonstrations.observations, stored.observations)
+    np.testing.assert_array_equal(loaded.rewards[:5, 0], 7.0)
+    fresh.learn(20)  # trains on the mixed batches
+
+
+def test_demo_buffer_dict_observations():
+    from gymnasium import spaces
+
+    from sb3_expert.bc.replay import DictDemoReplayBuffer, demo_buffer_class
+    from tests.helpers import make_demos
+
+    obs_space = spaces.Dict({"a": spaces.Box(-1, 1, (3,), np.float32), "b": spaces.Box(0, 1, (2,), np.float32)})
+    act_space = spaces.Box(-2, 2, (2,), np.float32)
+    demos = make_demos(obs_space, act_space, [5, 7])
+    cls = demo_buffer_class(obs_space)
+    assert cls is DictDemoReplayBuffer
+    buffer = cls(50, obs_space, act_space, n_envs=2, demonstrations=demos, demo_fraction=0.5)
+    obs = {k: np.zeros((2, *s.shape), np.float32) for k, s in obs_space.spaces.items()}
+    buffer.add(obs, obs, np.zeros((2, 2)), np.zeros(2), np.zeros(2), [{}, {}])
+    sample = buffer.sample(10)
+    assert set(sample.observations) == {"a", "b"} and sample.observations["a"].shape == (10, 3)
+    assert (sample.observations["a"][:5] != 0).any() and (sample.observations["a"][5:] == 0).all()
+    np.testing.assert_allclose(buffer.demonstrations.actions[:12, 0], demos.actions.clip(-2, 2) / 2, atol=1e-6)
+
+
+def test_demo_buffer_bad_input():
+    demos = expert_demos("CartPole-v1", 1)
+    model = SAC("MlpPolicy", "Pendulum-v1", buffer_size=10)
+    with pytest.raises(ValueError, match="demo_fraction"):
+        DemoReplayBuffer(10, model.observation_space, model.action_space, demonstrations=demos, demo_fraction=1.5)
+    with pytest.raises(SpaceMismatchError, match="observation_space"):
+        DemoReplayBuffer(10, model.observation_space, model.action_space, demonstrations=demos)
+    with pytest.raises(TypeError, match="demonstrations"):
+        DemoReplayBuffer(10, model.observation_space, model.action_space, demonstrations=[1, 2])

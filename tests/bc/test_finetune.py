@@ -1,0 +1,113 @@
+"""prepare_finetuning: what it changes in a clone, what it leaves alone, and its argument checks."""
+
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import PPO, SAC, TD3
+
+from sb3_expert import pretrain
+from sb3_expert.bc.finetune import ActorHook, prepare_finetuning
+from sb3_expert.bc.pretrain import discounted_returns
+from sb3_expert.bc.replay import DemoReplayBuffer
+from tests.helpers import expert_demos
+
+TINY = {"net_arch": [16, 16]}
+
+
+@pytest.fixture(scope="module")
+def demos():
+    return expert_demos("Pendulum-v1", 3)
+
+
+def _actions(model, obs):
+    return model.predict(obs, deterministic=True)[0]
+
+
+@pytest.mark.parametrize("algo", [SAC, TD3])
+def test_prepare_fits_the_critic_and_keeps_the_actor(algo, demos):
+    model = algo("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), buffer_size=2000, seed=0)
+    pretrain(model, demos, n_epochs=2, seed=0)
+    model.replay_buffer.add(  # online data already there is kept
+        demos.obs[:1], demos.obs[1:2], np.zeros((1, 1)), np.array([5.0]), np.zeros(1), [{}]
+    )
+    actions = _actions(model, demos.obs)
+    actor = {k: v.clone() for k, v in model.actor.state_dict().items()}
+    critic_before = [p.clone() for p in model.critic.parameters()]
+    hook = prepare_finetuning(model, demos, critic_steps=200, bc_weight=1.0, actor_delay=10)
+    np.testing.assert_array_equal(_actions(model, demos.obs), actions)
+    for key, value in model.actor.state_dict().items():
+        assert th.equal(value, actor[key]), key
+    assert any(not th.equal(a, b) for a, b in zip(critic_before, model.critic.parameters()))
+    for online, target in zip(model.critic.parameters(), model.critic_target.parameters()):
+        assert not th.equal(online, target) or model.tau == 1.0  # targets follow by polyak, as in learn()
+    assert model._n_updates == 0 and model.learning_starts == 0
+    buffer = model.replay_buffer
+    assert isinstance(buffer, DemoReplayBuffer) and buffer.pos == 1 and buffer.rewards[0, 0] == 5.0
+    assert buffer.demonstrations.size() == demos.n_steps
+    assert isinstance(hook, ActorHook)
+    if algo is SAC:
+        assert model.log_ent_coef.exp().item() == pytest.approx(0.01)
+    with pytest.raises(AttributeError):
+        model._logger  # noqa: B018  (pretrain's logger was not attached: learn() configures its own)
+    model.learn(30)
+
+
+def test_critic_fit_learns_the_returns(demos):
+    """Policy evaluation on the demonstrations: Q of the recorded actions tracks the discounted returns."""
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0, gamma=0.5, tau=0.1, batch_size=64)
+    pretrain(model, demos, n_epochs=2, seed=0)
+    obs = th.as_tensor(demos.obs)
+    actions = th.as_tensor(model.policy.scale_action(demos.actions), dtype=th.float32)
+    returns = discounted_returns(demos.rewards, demos.episode_starts, 0.5)
+
+    def error() -> float:
+        with th.no_grad():
+            q = model.critic(obs, actions)[0].squeeze(1).numpy()
+        return float(np.mean(np.abs(q - returns)))
+
+    before = error()
+    prepare_finetuning(model, demos, critic_steps=1500, demo_fraction=None, bc_weight=None, actor_delay=0)
+    assert error() < 0.3 * before
+    assert error() < 0.3 * np.mean(np.abs(returns))
+
+
+def test_actor_hook_holds_then_anchors(demos):
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
+    pretrain(model, demos, n_epochs=5, seed=0)
+    before = [p.clone() for p in model.actor.parameters()]
+    hook = prepare_finetuning(model, demos, critic_steps=50, bc_weight=None, actor_delay=40)
+    model.learn(40)
+    assert all(th.equal(a, b) for a, b in zip(before, model.actor.parameters()))  # held still
+    model.learn(20, reset_num_timesteps=False)
+    assert any(not th.equal(a, b) for a, b in zip(before, model.actor.parameters()))  # then trained
+    hook.remove()
+
+
+def test_pretrain_finetune_flag(demos):
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), buffer_size=500, seed=0)
+    starts = model.learning_starts
+    pretrain(model, demos, n_epochs=1)
+    assert type(model.replay_buffer) is not DemoReplayBuffer and model.learning_starts == starts  # off by default
+    pretrain(model, demos, n_epochs=1, finetune=True, finetune_kwargs={"critic_steps": 10, "bc_weight": None})
+    assert isinstance(model.replay_buffer, DemoReplayBuffer) and model.learning_starts == 0
+
+
+def test_bad_finetune_arguments_change_nothing(demos):
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
+    weights = [p.clone() for p in model.policy.parameters()]
+    for kwargs, error, match in (
+        ({"critic_step": 5}, TypeError, "unknown"),
+        ({"demo_fraction": 1.5}, ValueError, "demo_fraction"),
+        ({"critic_steps": -1}, ValueError, "critic_steps"),
+        ({"actor_delay": 2.5}, ValueError, "actor_delay"),
+        ({"bc_weight": "big"}, TypeError, "bc_weight"),
+    ):
+        with pytest.raises(error, match=match):
+            pretrain(model, demos, n_epochs=1, finetune=True, finetune_kwargs=kwargs)
+    with pytest.raises(TypeError, match="finetune"):
+        pretrain(PPO("MlpPolicy", "Pendulum-v1"), demos, n_epochs=1, finetune=True)
+    with pytest.raises(TypeError, match="finetune"):
+        pretrain(model, demos, n_epochs=1, finetune="yes")
+    assert all(th.equal(a, b) for a, b in zip(weights, model.policy.parameters()))
+    with pytest.raises(TypeError, match="off-policy"):
+        prepare_finetuning(PPO("MlpPolicy", "Pendulum-v1"), demos)
