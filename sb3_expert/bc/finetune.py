@@ -4,9 +4,8 @@ A clone handed to SAC or TD3 as it is collapses within a few thousand steps (mea
 HalfCheetah clone at 5,517 scored -78 after 2,000 steps of ``learn()``). The critic is random when
 the actor starts following it, SAC's entropy coefficient starts at 1.0, the first
 ``learning_starts`` steps act at random, and the demonstrations leave the replay buffer's sampling as
-online data grows. :func:`prepare_finetuning` addresses each, and :func:`~sb3_expert.pretrain` calls
-it for actor-critic off-policy models (SAC, TD3, DDPG, TQC, CrossQ) when the demonstrations have
-rewards:
+online data grows. :func:`prepare_finetuning` addresses each; ``pretrain(..., finetune=True)`` calls it
+after behaviour cloning (off by default until its defaults keep MuJoCo clones; see the README):
 
 1. **Critic fitted to the clone** (policy evaluation): the algorithm's own ``train()`` runs on the
    demonstrations with the actor and the entropy coefficient held still, so the targets come from
@@ -18,10 +17,11 @@ rewards:
    first step.
 4. **Demonstrations kept**: the replay buffer becomes a :class:`~sb3_expert.bc.replay.DemoReplayBuffer`
    that draws ``demo_fraction`` of every batch from them.
-5. **BC term** (optional, TD3+BC style): while the actor trains, ``bc_weight`` times the
-   behaviour-cloning loss on a batch of demonstrations, scaled by the batch's mean ``|Q|`` as TD3+BC
-   does, is added to its gradient; a number decays linearly to 0 over each ``learn()`` call, or
-   give an SB3 schedule of the remaining progress.
+5. **Actor held, then tied** (:class:`ActorHook`): the actor's first ``actor_delay`` updates are
+   skipped, then ``bc_weight`` times the behaviour-cloning loss on a batch of demonstrations,
+   scaled by the batch's mean ``|Q|`` as TD3+BC does, is added to its gradient; a number decays
+   linearly to 0 over ``bc_decay`` actor updates, or give an SB3 schedule of ``learn()``'s
+   remaining progress.
 
 Everything it changes is logged under ``pretrain/`` and each part can be turned off.
 """
@@ -30,18 +30,19 @@ from __future__ import annotations
 
 import contextlib
 import math
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch as th
-from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import Schedule
 
 from sb3_expert.bc.losses import loss_for
-from sb3_expert.bc.replay import DEMO_FRACTION, demo_buffer_class, demonstration_buffer
+from sb3_expert.bc.replay import DEMO_FRACTION, DemoReplayBuffer, demo_buffer_class, demonstration_buffer
 
 __all__ = ["ActorHook", "can_finetune", "prepare_finetuning"]
 
@@ -77,8 +78,7 @@ def _policy_evaluation(model: Any, demonstrations: ReplayBuffer) -> Iterator[Log
     the entropy coefficient's optimizers update nothing, and what ``train()`` logs goes to the
     yielded logger. Everything is put back on exit (the actor's gradients cleared)."""
     saved = {
-        name: getattr(model, name, None)
-        for name in ("replay_buffer", "ent_coef_optimizer", "_logger", "_n_updates", "_custom_logger")
+        name: getattr(model, name, None) for name in ("replay_buffer", "ent_coef_optimizer", "_logger", "_n_updates")
     }
     actor_optimizer = model.actor.optimizer
     logger = Logger(folder=None, output_formats=[])
@@ -145,11 +145,16 @@ class ActorHook:
         self.until = model._n_updates + int(actor_delay)
         self.weight, self.decay = weight, int(decay)
         self.bc = loss_for(model.policy)
-        self.handle = model.actor.optimizer.register_step_pre_hook(self)
+        optimizer = model.actor.optimizer
+        _remove_hook(optimizer)  # a second preparation replaces the first, it does not stack on it
+        self.handle = optimizer.register_step_pre_hook(self)
+        _HOOKS[optimizer] = self
 
     def remove(self) -> None:
         """Take the hook off the optimizer."""
         self.handle.remove()
+        if _HOOKS.get(self.model.actor.optimizer) is self:
+            del _HOOKS[self.model.actor.optimizer]
 
     def __call__(self, optimizer: th.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if self.model._n_updates < self.until:
@@ -172,11 +177,24 @@ class ActorHook:
         (weight * scale * self.bc.loss(data.observations, data.actions)).backward()
 
 
-def _check(name: str, value: Any, low: float, high: float = math.inf) -> None:
+_HOOKS: weakref.WeakKeyDictionary[th.optim.Optimizer, ActorHook] = weakref.WeakKeyDictionary()
+"""The hook installed on each actor optimizer."""
+
+
+def _remove_hook(optimizer: th.optim.Optimizer) -> None:
+    """Take off the :class:`ActorHook` an earlier preparation put on ``optimizer``, if any."""
+    earlier = _HOOKS.get(optimizer)
+    if earlier is not None:
+        earlier.remove()
+
+
+def _check(name: str, value: Any, low: float, high: float = math.inf, *, whole: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
     if not low <= value <= high:
         raise ValueError(f"{name}: expected a number in [{low}, {high}], got {value!r}")
+    if whole and int(value) != value:
+        raise ValueError(f"{name}: expected a whole number, got {value!r}")
 
 
 def check_finetuning_args(
@@ -189,22 +207,33 @@ def check_finetuning_args(
     learning_starts: Any = 0,
 ) -> None:
     """Raise (naming the argument) for anything :func:`prepare_finetuning` would refuse."""
-    for name, value, low, high in (
-        ("critic_steps", critic_steps, 0, math.inf),
-        ("ent_coef", ent_coef, 0, math.inf),
-        ("demo_fraction", demo_fraction, 0, 1),
-        ("bc_weight", bc_weight, 0, math.inf),
-        ("bc_decay", bc_decay, 1, math.inf),
-        ("actor_delay", actor_delay, 0, math.inf),
-        ("learning_starts", learning_starts, 0, math.inf),
-    ):
-        if value is None and name in ("ent_coef", "demo_fraction", "bc_weight", "learning_starts"):
-            continue
-        if name == "bc_weight" and callable(value):
-            continue
-        _check(name, value, low, high)
-        if name in ("critic_steps", "bc_decay", "actor_delay", "learning_starts") and int(value) != value:
-            raise ValueError(f"{name}: expected a whole number, got {value!r}")
+    _check("critic_steps", critic_steps, 0, whole=True)
+    _check("bc_decay", bc_decay, 1, whole=True)
+    _check("actor_delay", actor_delay, 0, whole=True)
+    if learning_starts is not None:
+        _check("learning_starts", learning_starts, 0, whole=True)
+    if ent_coef is not None:
+        _check("ent_coef", ent_coef, 0)
+    if demo_fraction is not None:
+        _check("demo_fraction", demo_fraction, 0, 1)
+    if bc_weight is not None and not callable(bc_weight):
+        _check("bc_weight", bc_weight, 0)
+
+
+def mixable(buffer: Any) -> bool:
+    """Whether a :class:`~sb3_expert.bc.replay.DemoReplayBuffer` can stand for ``buffer``: SB3's plain
+    buffers can, ``HerReplayBuffer`` or a user's own class cannot."""
+    return type(buffer) in (ReplayBuffer, DictReplayBuffer) or isinstance(buffer, DemoReplayBuffer)
+
+
+def check_replay_buffer(model: Any, demo_fraction: Any) -> None:
+    """Raise when ``demo_fraction`` asks for a demonstration buffer in place of one it cannot stand for."""
+    buffer = model.replay_buffer
+    if demo_fraction is not None and not mixable(buffer):
+        raise TypeError(
+            f"demo_fraction: the model's {type(buffer).__name__} cannot be replaced by a DemoReplayBuffer "
+            "without losing what it does; pass demo_fraction=None to keep it"
+        )
 
 
 def prepare_finetuning(
@@ -240,6 +269,7 @@ def prepare_finetuning(
             f"model: expected an off-policy model with an actor and a critic (SAC, TD3...), got {type(model).__name__}"
         )
     check_finetuning_args(critic_steps, ent_coef, demo_fraction, bc_weight, bc_decay, actor_delay, learning_starts)
+    check_replay_buffer(model, demo_fraction)
     record: Callable[[str, Any], None] = logger.record if logger is not None else (lambda key, value: None)
     buffer = model.replay_buffer
     demonstrations = demonstration_buffer(dataset, buffer.observation_space, buffer.action_space, model.device)
@@ -270,19 +300,22 @@ def prepare_finetuning(
         model.replay_buffer = mixing
         record("pretrain/demo_fraction", float(demo_fraction))
     if bc_weight is None and not actor_delay:
+        _remove_hook(model.actor.optimizer)
         return None
-    record("pretrain/bc_weight", bc_weight if not callable(bc_weight) else repr(bc_weight))
+    if bc_weight is not None:
+        record("pretrain/bc_weight", repr(bc_weight) if callable(bc_weight) else float(bc_weight))
     record("pretrain/actor_delay", int(actor_delay))
     return ActorHook(model, demonstrations, int(actor_delay), bc_weight, int(bc_decay))
 
 
 def _copy_online(source: Any, target: Any) -> None:
-    """The online data of ``source`` into ``target`` (same size and spaces)."""
+    """The online data of ``source`` into ``target`` (same size and spaces): the filled rows only."""
+    n = source.size()
     for name in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
-        value = getattr(source, name, None)
+        value = getattr(source, name, None)  # next_observations is None with optimize_memory_usage
         if isinstance(value, dict):
             for key, leaf in value.items():
-                getattr(target, name)[key][...] = leaf
+                getattr(target, name)[key][:n] = leaf[:n]
         elif isinstance(value, np.ndarray):
-            getattr(target, name)[...] = value
+            getattr(target, name)[:n] = value[:n]
     target.pos, target.full = source.pos, source.full

@@ -26,13 +26,19 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import configure_logger, get_schedule_fn, update_learning_rate
 from typing_extensions import Self
 
-from sb3_expert.bc.finetune import can_finetune, check_finetuning_args, prepare_finetuning
+from sb3_expert.bc.finetune import (
+    can_finetune,
+    check_finetuning_args,
+    check_replay_buffer,
+    mixable,
+    prepare_finetuning,
+)
 from sb3_expert.bc.losses import BCLoss, Obs, loss_for
 from sb3_expert.bc.normalize import fit_obs_statistics, normalized_keys, standardize_observations
+from sb3_expert.bc.replay import DEMO_FRACTION
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations, ObsArray
-from sb3_expert.data.spaces import check_spaces_match, row_nbytes
-from sb3_expert.errors import SpaceMismatchError
+from sb3_expert.data.spaces import check_action_space, check_spaces_match, row_nbytes
 
 __all__ = ["PretrainMixin", "pretrain"]
 
@@ -82,13 +88,9 @@ def check_dataset_spaces(model: BaseAlgorithm, dataset: ExpertDataset) -> bool:
         env_space, transposed = model.observation_space, False  # the data is already channels first
     what = f"the model ({type(model).__name__})"
     check_spaces_match(env_space, got_obs, name="observation_space", what=what)
-    expected, got = model.action_space, dataset.action_space
-    inferred = dataset.demonstrations is not None and dataset.demonstrations.metadata.get("spaces_inferred")
-    if inferred and isinstance(expected, spaces.Discrete) and isinstance(got, spaces.Discrete):
-        if got.n > expected.n:
-            raise SpaceMismatchError(f"action_space: the demonstrations have {got}, but {what} has {expected}")
-    else:
-        check_spaces_match(expected, got, name="action_space", what=what)
+    demos = dataset.demonstrations
+    inferred = demos is not None and bool(demos.metadata.get("spaces_inferred"))
+    check_action_space(model.action_space, dataset.action_space, inferred=inferred, what=what)
     return transposed
 
 
@@ -361,9 +363,9 @@ def pretrain(
         lr_decay=lr_decay,
         max_grad_norm=max_grad_norm,
     )
-    _check_finetune(model, finetune, finetune_kwargs)
     data = _as_dataset(dataset, validate=val_interval is not None, seed=seed)
     transpose = check_dataset_spaces(model, data)
+    finetune = _finetune_wanted(model, finetune, finetune_kwargs, data.demonstrations)
     bc = loss_for(model.policy)
     logger = logger if logger is not None else _logger(model, verbose)
     if value_warm_start and (bc.value is None or bc.sequence):
@@ -413,39 +415,43 @@ def pretrain(
     _sync_targets(model.policy)
     if bc.on_end is not None:
         bc.on_end(model)
-    _prepare(model, data.demonstrations, finetune, finetune_kwargs, logger)
+    if finetune:
+        prepare_finetuning(model, data.demonstrations, logger=logger, **(finetune_kwargs or {}))
+        logger.dump(model.num_timesteps)
     return model
 
 
-def _prepare(model: Any, demos: Any, finetune: bool | None, kwargs: Any, logger: Any) -> None:
-    """``prepare_finetuning`` when asked, or by default when it applies (see ``pretrain``)."""
-    if finetune is None:
-        finetune = can_finetune(model) and demos is not None and bool(np.any(demos.rewards != 0))
-    if not finetune:
-        return
-    if demos is None:
-        raise TypeError("finetune: the demonstrations must be in memory (ExpertDataset(in_memory=True))")
-    prepare_finetuning(model, demos, logger=logger, **(kwargs or {}))
-    logger.dump(model.num_timesteps)
-
-
-def _check_finetune(model: Any, finetune: Any, finetune_kwargs: Any) -> None:
+def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Demonstrations | None) -> bool:
+    """Whether ``pretrain`` ends with ``prepare_finetuning``; every argument of it checked first."""
     if finetune not in (None, True, False):
         raise TypeError(f"finetune: expected None, True or False, got {finetune!r}")
-    if finetune and not can_finetune(model):
+    kwargs = {} if finetune_kwargs is None else finetune_kwargs
+    if not isinstance(kwargs, Mapping):
+        raise TypeError(f"finetune_kwargs: expected a dict, got {type(kwargs).__name__}")
+    known = set(inspect.signature(check_finetuning_args).parameters)
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise TypeError(f"finetune_kwargs: unknown {unknown}; expected some of {sorted(known)}")
+    check_finetuning_args(**kwargs)
+    if finetune is False:
+        return False
+    fraction = kwargs.get("demo_fraction", DEMO_FRACTION)
+    if finetune is None:  # when it applies and there are rewards to fit a critic to
+        return (
+            demos is not None
+            and can_finetune(model)
+            and bool(np.any(demos.rewards != 0))
+            and (fraction is None or mixable(model.replay_buffer))
+        )
+    if not can_finetune(model):
         raise TypeError(
             "finetune: only off-policy models with an actor and a critic (SAC, TD3, DDPG, TQC, CrossQ) are "
             f"prepared for fine-tuning, got {type(model).__name__}"
         )
-    if finetune_kwargs is None:
-        return
-    if not isinstance(finetune_kwargs, Mapping):
-        raise TypeError(f"finetune_kwargs: expected a dict, got {type(finetune_kwargs).__name__}")
-    known = set(inspect.signature(check_finetuning_args).parameters)
-    unknown = sorted(set(finetune_kwargs) - known)
-    if unknown:
-        raise TypeError(f"finetune_kwargs: unknown {unknown}; expected some of {sorted(known)}")
-    check_finetuning_args(**finetune_kwargs)
+    if demos is None:
+        raise TypeError("finetune: the demonstrations must be in memory (ExpertDataset(in_memory=True))")
+    check_replay_buffer(model, fraction)
+    return True
 
 
 class _Cloner:

@@ -25,7 +25,7 @@ from stable_baselines3.common.vec_env import VecNormalize, VecTransposeImage
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations, ObsArray
 from sb3_expert.data.io import load_demonstrations
-from sb3_expert.data.spaces import check_spaces_match
+from sb3_expert.data.spaces import check_action_space, check_spaces_match
 from sb3_expert.errors import EmptyDatasetError, SpaceMismatchError
 
 __all__ = ["DEMO_FRACTION", "DemoReplayBuffer", "DictDemoReplayBuffer", "demo_buffer_class", "fill_replay_buffer"]
@@ -99,41 +99,18 @@ def buffer_rows(demos: Demonstrations, observation_space: spaces.Space, action_s
         check_spaces_match(observation_space, demos.observation_space, name="observation_space", what=what)
     except SpaceMismatchError:  # images channels last in the data, channels first in the buffer
         check_spaces_match(observation_space, _transposed(demos.observation_space), name="observation_space", what=what)
-    inferred = demos.metadata.get("spaces_inferred")  # SB2 files: Discrete(n) from the largest action seen
-    got = demos.action_space
-    if not (inferred and isinstance(got, spaces.Discrete) and isinstance(action_space, spaces.Discrete)):
-        check_spaces_match(action_space, got, name="action_space", what=what)
-    elif got.n > action_space.n:
-        raise SpaceMismatchError(f"action_space: the demonstrations have {got}, but {what} has {action_space}")
-    if demos.final_obs is None and (demos.truncated & ~demos.terminated).any():
-        cut = np.flatnonzero(demos.truncated & ~demos.terminated)
-        keep = np.ones(demos.n_steps, np.bool_)
-        keep[demos.episode_offsets[1:][cut] - 1] = False
-        # marked terminated, their last transitions can be built, then dropped
-        tr = demos._copy(terminated=demos.terminated | demos.truncated, truncated=np.zeros_like(demos.truncated))
-        rows = tr.transitions()
-        rows = rows._replace(truncated=np.zeros_like(rows.truncated))
-    else:
-        keep = np.ones(demos.n_steps, np.bool_)
-        rows = demos.transitions()
-    if not keep.any():
+    inferred = bool(demos.metadata.get("spaces_inferred"))
+    check_action_space(action_space, demos.action_space, inferred=inferred, what=what)
+    rows = demos.transitions(known_only=True)
+    if not len(rows.actions):
         raise EmptyDatasetError("dataset: expected at least one transition with a known next observation, got none")
     obs, next_obs = (_channels_first(o, observation_space) for o in (rows.obs, rows.next_obs))
-
-    def take(array: Any) -> Any:
-        return {k: v[keep] for k, v in array.items()} if isinstance(array, dict) else array[keep]
-
     actions = rows.actions
     if isinstance(action_space, spaces.Box):  # as BasePolicy.scale_action, on the clipped action
         low, high = action_space.low, action_space.high
         actions = 2.0 * ((np.clip(actions, low, high) - low) / (high - low)) - 1.0
     return BufferRows(
-        take(obs),
-        take(next_obs),
-        actions[keep],
-        rows.rewards[keep],
-        (rows.terminated | rows.truncated)[keep],
-        (rows.truncated & ~rows.terminated)[keep],
+        obs, next_obs, actions, rows.rewards, rows.terminated | rows.truncated, rows.truncated & ~rows.terminated
     )
 
 

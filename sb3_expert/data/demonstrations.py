@@ -409,23 +409,24 @@ class Demonstrations:
 
     # ------------------------------------------------------------------ transitions
 
-    def transitions(self) -> Transitions:
+    def transitions(self, *, known_only: bool = False) -> Transitions:
         """Per-step ``(obs, action, reward, next_obs, terminated, truncated)`` for replay buffers.
 
         Without ``final_obs`` (SB2 files) the last step of a terminated episode gets its own
         observation as ``next_obs`` (a terminal transition never bootstraps on it).
 
+        :param known_only: leave out the last step of each truncated episode whose next observation
+            is unknown (no ``final_obs``) instead of raising
         :raises DemonstrationError: when ``final_obs`` is unknown and an episode was truncated
-            (its next observation matters and cannot be made up)
+            (its next observation matters and cannot be made up), unless ``known_only``
         """
         last = self.episode_offsets[1:] - 1
-        if self.final_obs is None:
-            cut = self.truncated & ~self.terminated
-            if cut.any():
-                raise DemonstrationError(
-                    f"final_obs: unknown, but episode {int(np.flatnonzero(cut)[0])} was truncated and its "
-                    "next observation is needed; record with RecordDemonstrations to keep final_obs"
-                )
+        cut = self.truncated & ~self.terminated if self.final_obs is None else np.zeros(self.n_episodes, np.bool_)
+        if cut.any() and not known_only:
+            raise DemonstrationError(
+                f"final_obs: unknown, but episode {int(np.flatnonzero(cut)[0])} was truncated and its "
+                "next observation is needed; record with RecordDemonstrations to keep final_obs"
+            )
         final = self.final_obs
 
         def shift(obs: np.ndarray, final_part: np.ndarray | None) -> np.ndarray:
@@ -445,7 +446,13 @@ class Demonstrations:
         step_truncated = np.zeros(self.n_steps, np.bool_)
         step_terminated[last] = self.terminated
         step_truncated[last] = self.truncated
-        return Transitions(self.obs, self.actions, self.rewards, next_obs, step_terminated, step_truncated)
+        tr = Transitions(self.obs, self.actions, self.rewards, next_obs, step_terminated, step_truncated)
+        if not cut.any():
+            return tr
+        keep = np.ones(self.n_steps, np.bool_)
+        keep[last[cut]] = False
+        obs, next_obs = (_map_obs(o, lambda array: array[keep]) for o in (tr.obs, tr.next_obs))
+        return Transitions(obs, tr.actions[keep], tr.rewards[keep], next_obs, tr.terminated[keep], tr.truncated[keep])
 
     # ------------------------------------------------------------------ SB2 dict view
 

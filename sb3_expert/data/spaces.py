@@ -228,6 +228,17 @@ def check_spaces_match(
         raise SpaceMismatchError(f"{name}: the demonstrations have {got}, but {what} has {expected}")
 
 
+def check_action_space(expected: spaces.Space, got: spaces.Space, *, inferred: bool, what: str) -> None:
+    """:func:`check_spaces_match` for action spaces, lenient with a ``Discrete`` inferred from an SB2
+    file (``inferred``): its ``n`` comes from the largest action seen, so any ``n`` up to the
+    expected one fits."""
+    if inferred and isinstance(expected, spaces.Discrete) and isinstance(got, spaces.Discrete):
+        if got.n > expected.n:
+            raise SpaceMismatchError(f"action_space: the demonstrations have {got}, but {what} has {expected}")
+        return
+    check_spaces_match(expected, got, name="action_space", what=what)
+
+
 def infer_space(array: np.ndarray, *, name: str, discrete_column: bool = False) -> spaces.Space:
     """Guess a space from recorded data, for files that do not store their spaces (SB2's).
 

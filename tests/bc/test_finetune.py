@@ -111,3 +111,45 @@ def test_bad_finetune_arguments_change_nothing(demos):
     assert all(th.equal(a, b) for a, b in zip(weights, model.policy.parameters()))
     with pytest.raises(TypeError, match="off-policy"):
         prepare_finetuning(PPO("MlpPolicy", "Pendulum-v1"), demos)
+
+
+def test_a_second_preparation_replaces_the_hook(demos):
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
+    pretrain(model, demos, n_epochs=1, seed=0)
+    first = prepare_finetuning(model, demos, critic_steps=0, actor_delay=1000)
+    second = prepare_finetuning(model, demos, critic_steps=0, actor_delay=0, bc_weight=None)
+    assert first is not None and second is None
+    assert not model.actor.optimizer._optimizer_step_pre_hooks  # the first hook (holding) is gone
+    before = [p.clone() for p in model.actor.parameters()]
+    model.learn(20)
+    assert any(not th.equal(a, b) for a, b in zip(before, model.actor.parameters()))
+
+
+def test_what_cannot_be_prepared_is_refused_before_training(demos, tmp_path):
+    from stable_baselines3 import HerReplayBuffer
+
+    from sb3_expert import ExpertDataset, RecordDemonstrations, save_demonstrations
+    from tests.bc.test_normalize import GoalPoint, goal_expert
+
+    env = RecordDemonstrations(GoalPoint())
+    obs, _ = env.reset(seed=0)
+    for _ in range(40):
+        obs, _, terminated, truncated, _ = env.step(goal_expert(obs))
+        if terminated or truncated:
+            obs, _ = env.reset()
+    goal_demos = env.demonstrations
+    her = SAC("MultiInputPolicy", GoalPoint(), replay_buffer_class=HerReplayBuffer, policy_kwargs=dict(TINY))
+    weights = [p.clone() for p in her.policy.parameters()]
+    with pytest.raises(TypeError, match="HerReplayBuffer cannot be replaced"):
+        pretrain(her, goal_demos, n_epochs=1, finetune=True)
+    assert all(th.equal(a, b) for a, b in zip(weights, her.policy.parameters()))
+    pretrain(her, goal_demos, n_epochs=1, finetune=None)  # by default: HER is kept, nothing prepared
+    assert isinstance(her.replay_buffer, HerReplayBuffer)
+
+    path = save_demonstrations(demos, tmp_path / "demos.h5")
+    lazy = ExpertDataset(expert_path=path, in_memory=False, verbose=0)
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
+    weights = [p.clone() for p in model.policy.parameters()]
+    with pytest.raises(TypeError, match="in memory"):
+        pretrain(model, lazy, n_epochs=1, finetune=True)
+    assert all(th.equal(a, b) for a, b in zip(weights, model.policy.parameters()))

@@ -94,6 +94,11 @@ def test_transitions_without_final_obs():
     )
     with pytest.raises(DemonstrationError, match="final_obs: unknown, but episode 1 was truncated"):
         cut.transitions()
+    known = cut.transitions(known_only=True)  # the truncated episode's last step is left out
+    last = cut.episode_offsets[2] - 1
+    assert len(known.actions) == cut.n_steps - 1 and known.terminated.sum() == 2 and not known.truncated.any()
+    np.testing.assert_array_equal(known.obs, np.delete(cut.obs, last, axis=0))
+    np.testing.assert_array_equal(known.next_obs[last], cut.obs[last + 2])  # the next episode's rows moved up
 
 
 def test_sb2_dict_view_round_trip():
