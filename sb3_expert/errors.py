@@ -1,27 +1,47 @@
-"""Exceptions raised by sb3_expert.
+"""Exceptions raised by sb3_expert: all of them live here.
 
-Every error raised for bad input is a :class:`ValueError` or :class:`TypeError`
-subclass, so ``except ValueError`` keeps working for callers that do not know
-this library's types. Messages name the argument, file or field, what was
-expected and what was received.
+Every error raised for bad input (an argument, a file, an action, a loader name) is one of these,
+a :class:`ValueError` or :class:`TypeError` subclass, so ``except ValueError`` keeps working for
+callers that do not know this library's types. Messages name the argument, file or field, what
+was expected and what was received.
+
+Outside bad input, the library follows its ecosystem: calls in the wrong order raise
+:class:`RuntimeError` (as SB3 does: ``DAgger.update()`` before any ``collect()``), a recording
+wrapper stepped before ``reset()`` raises gymnasium's ``ResetNeeded``, a missing optional
+dependency raises :class:`ImportError` naming the extra to install, and a failed write raises
+:class:`WriteFailedError`.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ActionError",
     "DemonstrationError",
     "DemonstrationFileError",
     "DemonstrationFileNotFoundError",
     "EmptyDatasetError",
+    "ExpertLoaderError",
+    "IndexOutOfRangeError",
     "OutputExistsError",
+    "OutputLockedError",
     "SpaceMismatchError",
     "UnsupportedFormatVersionError",
     "UnsupportedSpaceError",
+    "UnsafeModelError",
+    "WriteFailedError",
 ]
 
 
 class DemonstrationError(ValueError):
     """Demonstration data that breaks an invariant (a field of the wrong length, dtype, shape...)."""
+
+
+class IndexOutOfRangeError(DemonstrationError, IndexError):
+    """An episode or step index outside the data (also an :class:`IndexError`, as a sequence's)."""
+
+
+class ActionError(DemonstrationError):
+    """An action that does not fit the environment's action space."""
 
 
 class EmptyDatasetError(DemonstrationError):
@@ -59,3 +79,11 @@ class WriteFailedError(DemonstrationFileError):
 
 class UnsupportedFormatVersionError(DemonstrationFileError):
     """A file written by a newer (or unknown) version of the format."""
+
+
+class ExpertLoaderError(ValueError):
+    """An unknown loader name, a name registered twice, or an expert that cannot be loaded."""
+
+
+class UnsafeModelError(ExpertLoaderError):
+    """A model or statistics file asks to run code that is not on the allow-list."""

@@ -43,9 +43,10 @@ from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.hdf5 import HDF5Reader
 from sb3_expert.data.io import load_demonstrations
 from sb3_expert.data.paths import format_of
-from sb3_expert.errors import DemonstrationFileError
+from sb3_expert.errors import DemonstrationError, DemonstrationFileError
 from sb3_expert.record.generate import actor_fn
-from sb3_expert.record.streams import Sink, Stream
+from sb3_expert.record.sinks import open_sink
+from sb3_expert.record.streams import Stream
 from sb3_expert.record.vec import obs_row, record_vec_step
 from sb3_expert.record.wrapper import buffer_rows
 
@@ -132,7 +133,9 @@ def _expert_view(expert_obs: Any) -> Callable[[Mapping[str, Any]], Any] | None:
 
         def from_info(info: Mapping[str, Any]) -> Any:
             if key not in info:
-                raise KeyError(f"expert_obs: expected the key {key!r} in the step's info, got the keys {sorted(info)}")
+                raise DemonstrationError(
+                    f"expert_obs: expected the key {key!r} in the step's info, got the keys {sorted(info)}"
+                )
             return info[key]
 
         return from_info
@@ -245,7 +248,7 @@ class DAgger:
         self.student_act = actor_fn(model, deterministic=deterministic)
         self.recurrent = hasattr(model.policy, "lstm_actor")
         self.logger: Logger = configure_logger(model.verbose if verbose is None else verbose, None, "dagger")
-        self.sink = Sink(
+        self.sink = open_sink(
             path,
             venv.observation_space,
             venv.action_space,
@@ -292,11 +295,8 @@ class DAgger:
         """Given demonstrations are round 0, labelled by the expert that acted in them."""
         n = demos.n_steps
         demos = demos.with_infos({"expert_acted": np.ones(n, np.bool_), "dagger_round": np.zeros(n, np.int64)})
-        if self.sink.writer is not None:
-            self.sink.writer.write(demos)
-            self._keep(self.sink.drain())
-        else:
-            self._keep(demos)
+        self.sink.add(demos)
+        self._keep(self.sink.drain())
         self.round = 1
 
     def _resume(self) -> None:

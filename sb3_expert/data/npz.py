@@ -14,7 +14,7 @@ episode_starts     (N,)                  bool
 =================  ====================  ===========================================
 
 This library's extra fields go in extra keys that SB2 ignores (see
-:meth:`Demonstrations.to_sb2_dict`). Files are read with ``allow_pickle=False`` and
+:func:`to_sb2_dict`). Files are read with ``allow_pickle=False`` and
 written atomically (a temporary file, then one rename).
 
 Image observations may be stored as files, as SB2 does: ``obs`` then holds paths (relative
@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,119 @@ import numpy as np
 from gymnasium import spaces
 
 from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.data.obs import ObsArray
 from sb3_expert.data.paths import WriteLock, atomic_path, check_input_path, check_output_path
-from sb3_expert.data.spaces import is_image_observation
+from sb3_expert.data.spaces import infer_space, is_image_observation, space_from_json, space_to_json
 from sb3_expert.errors import DemonstrationError, DemonstrationFileError
 
-__all__ = ["load_npz", "save_npz"]
+__all__ = ["SB2_KEYS", "from_sb2_dict", "load_npz", "save_npz", "to_sb2_dict"]
+
+SB2_KEYS = ("actions", "obs", "rewards", "episode_returns", "episode_starts")
+"""The keys of a stable-baselines (v2) expert dataset."""
+
+
+def to_sb2_dict(demos: Demonstrations, *, extras: bool = False) -> dict[str, Any]:
+    """The stable-baselines (v2) ``generate_expert_traj`` dict: its five keys, shapes and dtypes.
+
+    ``actions`` of a Discrete space become ``(N, 1)``. With ``extras``, this library's fields
+    are added under keys SB2 ignores (``episode_lengths``, ``terminated``, ``truncated``,
+    ``final_obs``, ``infos.<key>``, ``metadata``; Dict observations as ``obs.<key>``).
+    """
+    actions = demos.actions.reshape(-1, 1) if isinstance(demos.action_space, spaces.Discrete) else demos.actions
+    out: dict[str, Any] = {
+        "actions": actions,
+        "obs": demos.obs,
+        "rewards": demos.rewards,
+        "episode_returns": demos.episode_returns,
+        "episode_starts": demos.episode_starts,
+    }
+    if not extras:
+        return out
+    if isinstance(demos.obs, dict):
+        del out["obs"]
+        out.update({f"obs.{key}": value for key, value in demos.obs.items()})
+    out["episode_lengths"] = demos.episode_lengths
+    out["terminated"] = demos.terminated
+    out["truncated"] = demos.truncated
+    if isinstance(demos.final_obs, dict):
+        out.update({f"final_obs.{key}": value for key, value in demos.final_obs.items()})
+    elif demos.final_obs is not None:
+        out["final_obs"] = demos.final_obs
+    out.update({f"infos.{key}": value for key, value in demos.infos.items()})
+    out["observation_space"] = np.array(space_to_json(demos.observation_space))
+    out["action_space"] = np.array(space_to_json(demos.action_space))
+    out["metadata"] = np.array(json.dumps(demos.metadata))
+    return out
+
+
+def from_sb2_dict(
+    data: Mapping[str, Any],
+    *,
+    observation_space: spaces.Space | None = None,
+    action_space: spaces.Space | None = None,
+    source: str = "data",
+) -> Demonstrations:
+    """Build from a stable-baselines (v2) dict (``np.load`` of its ``.npz``, or ``traj_data``).
+
+    Spaces come from the arguments, else from the ``observation_space`` / ``action_space`` keys
+    this library writes, else they are inferred (integer ``(N, 1)`` actions as ``Discrete``,
+    anything else as an unbounded ``Box``; ``metadata["spaces_inferred"]`` is then True).
+
+    :param source: what the dict came from (a file name), for error messages
+    :raises DemonstrationError: naming ``source`` and the missing or wrong key
+    """
+    keys = set(data.keys())
+    dict_obs = {k.split(".", 1)[1]: data[k] for k in keys if k.startswith("obs.")}
+    missing = [k for k in SB2_KEYS if k not in keys and not (k == "obs" and dict_obs)]
+    if missing:
+        raise DemonstrationError(
+            f"{source}: missing key(s) {missing}; a stable-baselines expert dataset has {list(SB2_KEYS)}, "
+            f"got {sorted(keys)}"
+        )
+    inferred = False
+    if observation_space is None and "observation_space" in keys:
+        observation_space = space_from_json(str(data["observation_space"]))
+    if action_space is None and "action_space" in keys:
+        action_space = space_from_json(str(data["action_space"]))
+    obs: ObsArray = dict_obs if dict_obs else np.asarray(data["obs"])
+    if observation_space is None:
+        inferred = True
+        if isinstance(obs, dict):
+            observation_space = spaces.Dict(
+                {k: infer_space(v, name=f"{source}: obs.{k}") for k, v in sorted(obs.items())}
+            )
+        else:
+            observation_space = infer_space(obs, name=f"{source}: obs")
+    actions = np.asarray(data["actions"])
+    if action_space is None:
+        inferred = True
+        action_space = infer_space(actions, name=f"{source}: actions", discrete_column=True)
+    if isinstance(action_space, spaces.Discrete) and actions.ndim == 2 and actions.shape[1] == 1:
+        actions = actions[:, 0]
+    final_obs: ObsArray | None = {
+        k.split(".", 1)[1]: np.asarray(data[k]) for k in keys if k.startswith("final_obs.")
+    } or (np.asarray(data["final_obs"]) if "final_obs" in keys else None)
+    metadata = json.loads(str(data["metadata"])) if "metadata" in keys else {}
+    if inferred:
+        metadata["spaces_inferred"] = True
+    try:
+        return Demonstrations(
+            obs,
+            actions,
+            np.asarray(data["rewards"]),
+            np.asarray(data["episode_starts"]),
+            observation_space=observation_space,
+            action_space=action_space,
+            episode_returns=np.asarray(data["episode_returns"]),
+            episode_lengths=np.asarray(data["episode_lengths"]) if "episode_lengths" in keys else None,
+            terminated=np.asarray(data["terminated"]) if "terminated" in keys else None,
+            truncated=np.asarray(data["truncated"]) if "truncated" in keys else None,
+            final_obs=final_obs,
+            infos={k.split(".", 1)[1]: np.asarray(data[k]) for k in sorted(keys) if k.startswith("infos.")},
+            metadata=metadata,
+        )
+    except DemonstrationError as e:
+        raise type(e)(f"{source}: {e}") from None
 
 
 def _pil() -> Any:
@@ -116,7 +225,7 @@ def save_npz(
     if not isinstance(demos, Demonstrations):
         raise TypeError(f"demos: expected a Demonstrations, got {type(demos).__name__}")
     target = check_output_path(path, overwrite=overwrite)
-    data = demos.to_sb2_dict(extras=True)
+    data = to_sb2_dict(demos, extras=True)
     if image_folder is not None:
         if not is_image_observation(demos.observation_space):
             raise DemonstrationError(
@@ -173,6 +282,4 @@ def load_npz(
     for key in ("obs", "final_obs"):
         if key in data and data[key].dtype.kind in "US":
             data[key] = _read_images(data[key], file.parent, obs_space, file)
-    return Demonstrations.from_sb2_dict(
-        data, observation_space=observation_space, action_space=action_space, source=str(file)
-    )
+    return from_sb2_dict(data, observation_space=observation_space, action_space=action_space, source=str(file))

@@ -19,16 +19,11 @@ from typing import Any, Generic, Protocol, TypeVar
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_expert.errors import ExpertLoaderError
+
 __all__ = ["ExpertLoaderError", "PolicyLoaderFn", "Registry", "load_policy", "policy_registry"]
 
 T = TypeVar("T")
-
-
-class ExpertLoaderError(ValueError, KeyError):
-    """An unknown loader name, a name registered twice, or an expert that cannot be loaded."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 class PolicyLoaderFn(Protocol):

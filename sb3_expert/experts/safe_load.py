@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from sb3_expert.experts.registry import ExpertLoaderError
+from sb3_expert.errors import ExpertLoaderError, UnsafeModelError
 
 __all__ = ["TRUST_HINT", "SafeUnpickler", "UnsafeModelError", "safe_custom_objects", "safe_load_pickle"]
 
@@ -119,10 +119,6 @@ def _storage_from_bytes(data: bytes) -> Any:
 
 
 _REPLACED = {("torch.storage", "_load_from_bytes"): _storage_from_bytes}
-
-
-class UnsafeModelError(ExpertLoaderError):
-    """A model or statistics file asks to run code that is not on the allow-list."""
 
 
 def _gymnasium(module: str) -> str:

@@ -16,7 +16,8 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, VecTransposeImage
 
 from sb3_expert.data.demonstrations import Demonstrations
-from sb3_expert.record.streams import Sink, Stream
+from sb3_expert.record.sinks import Sink, open_sink
+from sb3_expert.record.streams import Stream
 from sb3_expert.record.vec import obs_row, record_vec_step, vec_env_id
 from sb3_expert.record.wrapper import buffer_rows
 
@@ -135,11 +136,14 @@ class RecordExpert(BaseCallback):
         if spec_id:
             meta["env_id"] = spec_id
         min_return = self.min_return
-        self.sink = Sink(
-            self.path, obs_space, venv.action_space, metadata=meta,
+        self.sink = open_sink(
+            self.path,
+            obs_space,
+            venv.action_space,
+            metadata=meta,
             episode_filter=None if min_return is None else (lambda ret, _length: ret >= min_return),
-            **self._sink_kwargs,  # type: ignore[arg-type]
-        )  # fmt: skip
+            **self._sink_kwargs,
+        )
         exclusive = venv.num_envs == 1 and min_return is None
         rows = buffer_rows(obs_space, 256)
         self.streams = [

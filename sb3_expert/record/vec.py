@@ -12,8 +12,9 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from sb3_expert.data.demonstrations import Demonstrations
-from sb3_expert.record.streams import Sink, Stream
-from sb3_expert.record.wrapper import action_error, buffer_rows
+from sb3_expert.record.sinks import open_sink
+from sb3_expert.record.streams import Stream, action_error
+from sb3_expert.record.wrapper import buffer_rows
 
 __all__ = ["VecRecordDemonstrations", "obs_row", "record_vec_step", "vec_env_id"]
 
@@ -120,10 +121,15 @@ class VecRecordDemonstrations(VecEnvWrapper):
         meta: dict[str, Any] = {"producer": {"recorder": "VecRecordDemonstrations", "n_envs": venv.num_envs}}
         if env_id:
             meta["env_id"] = env_id
-        self.sink = Sink(
-            path, venv.observation_space, venv.action_space, overwrite=overwrite, append=append,
-            metadata={**meta, **(metadata or {})}, chunk_size=chunk_size,
-        )  # fmt: skip
+        self.sink = open_sink(
+            path,
+            venv.observation_space,
+            venv.action_space,
+            overwrite=overwrite,
+            append=append,
+            metadata={**meta, **(metadata or {})},
+            chunk_size=chunk_size,
+        )
         rows = buffer_rows(venv.observation_space, 256)
         exclusive = venv.num_envs == 1
         self.streams = [

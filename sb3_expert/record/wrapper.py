@@ -13,14 +13,10 @@ from gymnasium.error import ResetNeeded
 
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.spaces import row_nbytes
-from sb3_expert.errors import DemonstrationError
-from sb3_expert.record.streams import Sink, Stream
+from sb3_expert.record.sinks import open_sink
+from sb3_expert.record.streams import Stream
 
-__all__ = ["ActionError", "RecordDemonstrations", "buffer_rows", "env_metadata"]
-
-
-class ActionError(DemonstrationError):
-    """An action that does not fit the environment's action space."""
+__all__ = ["RecordDemonstrations", "buffer_rows", "env_metadata"]
 
 
 def buffer_rows(observation_space: spaces.Space, chunk_size: int, max_bytes: int = 32 * 2**20) -> int:
@@ -36,13 +32,6 @@ def env_metadata(env: Any, producer: Mapping[str, Any], extra: Mapping[str, Any]
         out["env_id"] = spec.id
     out.update(extra or {})
     return out
-
-
-def action_error(action: Any, space: spaces.Space, e: Exception) -> ActionError:
-    shape = getattr(action, "shape", None)
-    got = f"{type(action).__name__}" + (f" of shape {shape}" if shape is not None else f" {action!r}")
-    expected = "a scalar integer" if isinstance(space, spaces.Discrete) else f"an array of shape {space.shape}"
-    return ActionError(f"action: expected {expected} for {space}, got {got} ({e})")
 
 
 class RecordDemonstrations(gym.Wrapper):
@@ -91,16 +80,19 @@ class RecordDemonstrations(gym.Wrapper):
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(env)
-        self.sink = Sink(
-            path, env.observation_space, env.action_space, overwrite=overwrite, append=append,
-            metadata=env_metadata(env, {"recorder": "RecordDemonstrations"}, metadata), chunk_size=chunk_size,
-        )  # fmt: skip
+        self.sink = open_sink(
+            path,
+            env.observation_space,
+            env.action_space,
+            overwrite=overwrite,
+            append=append,
+            metadata=env_metadata(env, {"recorder": "RecordDemonstrations"}, metadata),
+            chunk_size=chunk_size,
+        )
         self.stream = Stream(
             self.sink, exclusive=True, capacity=buffer_rows(env.observation_space, chunk_size), info_keys=info_keys
         )
         self.flush_every_episode = flush_every_episode
-        self._dict_obs = isinstance(env.observation_space, spaces.Dict)
-        self._info_keys = bool(info_keys)
         self._env_step = env.step
         self.recording = True
         self._finalizer = weakref.finalize(self, self.sink.close, [self.stream])
@@ -115,38 +107,9 @@ class RecordDemonstrations(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         """Step the environment and record the step (the hot path: copies into buffers only)."""
-        s = self.stream
-        if not s.running:
+        if not self.stream.running:
             return self._step_not_running(action)
-        i = s.i
-        try:
-            s.actions[i] = action
-        except (ValueError, TypeError) as e:
-            raise action_error(action, self.action_space, e) from None
-        if self._dict_obs:
-            for key, buf in s.obs.items():  # type: ignore[union-attr]
-                buf[i] = s.last_obs[key]
-        else:
-            s.obs[i] = s.last_obs  # type: ignore[index]
-        obs, reward, terminated, truncated, info = self._env_step(action)
-        s.rewards[i] = reward
-        s.episode_steps += 1
-        s.i = i = i + 1
-        s.last_obs = obs
-        if self._info_keys:
-            s.record_infos(info)
-        if terminated or truncated or i == s.capacity:
-            self._after_step(bool(terminated), bool(truncated), obs)
-        return obs, reward, terminated, truncated, info
-
-    def _after_step(self, terminated: bool, truncated: bool, obs: Any) -> None:
-        s = self.stream
-        if terminated or truncated:
-            s.end_episode(terminated, truncated and not terminated, obs)  # terminated wins, as in SB3
-            if self.flush_every_episode:
-                s.hand_over(flush=True)
-        if s.i == s.capacity:
-            s.hand_over()
+        return self.stream.record_step(action, self._env_step, flush_every_episode=self.flush_every_episode)
 
     def _step_not_running(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         if not self.recording:
