@@ -37,113 +37,29 @@ from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, VecTransposeImage, unwrap_vec_wrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 
+from sb3_expert.bc.dagger_config import (
+    ExponentialBetaSchedule,
+    LinearBetaSchedule,
+    as_beta_schedule,
+    check_positive_int,
+    check_resumable,
+    expert_view_fn,
+)
 from sb3_expert.bc.pretrain import pretrain
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations
-from sb3_expert.data.hdf5 import HDF5Reader
-from sb3_expert.data.io import load_demonstrations
+from sb3_expert.data.io import as_demonstrations
+from sb3_expert.data.obs import take
 from sb3_expert.data.paths import format_of
-from sb3_expert.errors import DemonstrationError, DemonstrationFileError
 from sb3_expert.record.generate import actor_fn
 from sb3_expert.record.sinks import open_sink
 from sb3_expert.record.streams import Stream
-from sb3_expert.record.vec import obs_row, record_vec_step
+from sb3_expert.record.vec import VecStep, record_vec_step
 from sb3_expert.record.wrapper import buffer_rows
 
 __all__ = ["DAgger", "ExponentialBetaSchedule", "LinearBetaSchedule", "dagger"]
 
 INFO_KEYS = ("expert_acted", "dagger_round")
-
-
-class LinearBetaSchedule:
-    """``beta`` falls linearly from 1 at round 0 to 0 at round ``rampdown_rounds`` (``imitation``'s).
-
-    :param rampdown_rounds: rounds until the student acts alone
-    """
-
-    def __init__(self, rampdown_rounds: int) -> None:
-        if (
-            isinstance(rampdown_rounds, bool)
-            or not isinstance(rampdown_rounds, (int, np.integer))
-            or rampdown_rounds < 1
-        ):
-            raise ValueError(f"rampdown_rounds: expected an integer >= 1, got {rampdown_rounds!r}")
-        self.rampdown_rounds = int(rampdown_rounds)
-
-    def __call__(self, round_: int) -> float:
-        return min(1.0, max(0.0, (self.rampdown_rounds - round_) / self.rampdown_rounds))
-
-    def __repr__(self) -> str:
-        return f"LinearBetaSchedule({self.rampdown_rounds})"
-
-
-class ExponentialBetaSchedule:
-    """``beta = decay ** round`` (``imitation``'s).
-
-    :param decay: in (0, 1)
-    """
-
-    def __init__(self, decay: float) -> None:
-        if isinstance(decay, bool) or not isinstance(decay, (int, float, np.number)) or not 0.0 < decay < 1.0:
-            raise ValueError(f"decay: expected a number in (0, 1), got {decay!r}")
-        self.decay = float(decay)
-
-    def __call__(self, round_: int) -> float:
-        return self.decay**round_
-
-    def __repr__(self) -> str:
-        return f"ExponentialBetaSchedule({self.decay})"
-
-
-def _beta_schedule(value: Any) -> Callable[[int], float]:
-    if value == "linear":
-        return LinearBetaSchedule(DEFAULT_RAMPDOWN)
-    if value == "exponential":
-        return ExponentialBetaSchedule(0.5)
-    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"beta_schedule: expected a constant beta in [0, 1], got {value!r}")
-        constant = float(value)
-        return lambda _round: constant
-    if callable(value):
-        return value
-    raise ValueError(
-        "beta_schedule: expected 'linear', 'exponential', a constant in [0, 1] or a callable round -> beta, "
-        f"got {value!r}"
-    )
-
-
-DEFAULT_RAMPDOWN = 4
-"""Rounds of the default ``"linear"`` schedule (beta 1, 0.75, 0.5, 0.25, then 0)."""
-
-
-def _positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-
-
-def _expert_view(expert_obs: Any) -> Callable[[Mapping[str, Any]], Any] | None:
-    """``info -> the expert's observation`` for one sub-environment (None: the student's view)."""
-    if expert_obs is None:
-        return None
-    if isinstance(expert_obs, str):
-        key = expert_obs
-
-        def from_info(info: Mapping[str, Any]) -> Any:
-            if key not in info:
-                raise DemonstrationError(
-                    f"expert_obs: expected the key {key!r} in the step's info, got the keys {sorted(info)}"
-                )
-            return info[key]
-
-        return from_info
-    if callable(expert_obs):
-        return expert_obs
-    raise TypeError(
-        f"expert_obs: expected None, an info key or a callable info -> obs, got {type(expert_obs).__name__}"
-    )
 
 
 class DAgger:
@@ -217,10 +133,10 @@ class DAgger:
                 "env: DAgger collects raw observations and pretrain standardises them inside the policy; "
                 "pass the env without its VecNormalize"
             )
-        _positive_int("rollout_steps", rollout_steps)
-        _positive_int("n_epochs", n_epochs)
-        _positive_int("n_eval_episodes", n_eval_episodes)
-        _positive_int("max_rows", max_rows, allow_none=True)
+        check_positive_int("rollout_steps", rollout_steps)
+        check_positive_int("n_epochs", n_epochs)
+        check_positive_int("n_eval_episodes", n_eval_episodes)
+        check_positive_int("max_rows", max_rows, allow_none=True)
         if path is not None and format_of(path, argument="path") != "hdf5":
             raise ValueError(f"path: expected an .h5 file (written as it goes) or None, got {path}")
         if resume and path is None:
@@ -233,11 +149,11 @@ class DAgger:
         unknown = set(pretrain_kwargs or {}) - set(inspect.signature(pretrain).parameters)
         if unknown:
             raise ValueError(f"pretrain_kwargs: {sorted(unknown)} are not arguments of pretrain")
-        self.beta_schedule = _beta_schedule(beta_schedule)
-        self.expert_view = _expert_view(expert_obs)
-        first = self._first_round_data(demonstrations)
+        self.beta_schedule = as_beta_schedule(beta_schedule)
+        self.expert_view = expert_view_fn(expert_obs)
+        first = None if demonstrations is None else as_demonstrations(demonstrations, "demonstrations")
         if resume and path is not None:
-            _check_resumable(path, first is not None)
+            check_resumable(path, first is not None)
         self.model, self.venv, self.eval_env = model, venv, eval_env
         self.rollout_steps, self.n_epochs, self.max_rows = int(rollout_steps), int(n_epochs), max_rows
         self.n_eval_episodes, self.progress_bar = n_eval_episodes, progress_bar
@@ -274,23 +190,6 @@ class DAgger:
 
     # ------------------------------------------------------------------ data
 
-    @staticmethod
-    def _first_round_data(demonstrations: Any) -> Demonstrations | None:
-        if demonstrations is None:
-            return None
-        if isinstance(demonstrations, ExpertDataset):
-            if demonstrations.demonstrations is None:
-                raise TypeError("demonstrations: load the ExpertDataset in memory (in_memory=True)")
-            return demonstrations.demonstrations
-        if isinstance(demonstrations, Demonstrations):
-            return demonstrations
-        if isinstance(demonstrations, (str, os.PathLike)):
-            return load_demonstrations(demonstrations)
-        raise TypeError(
-            "demonstrations: expected a path, a Demonstrations or an ExpertDataset, "
-            f"got {type(demonstrations).__name__}"
-        )
-
     def _add_round_zero(self, demos: Demonstrations) -> None:
         """Given demonstrations are round 0, labelled by the expert that acted in them."""
         n = demos.n_steps
@@ -300,8 +199,8 @@ class DAgger:
         self.round = 1
 
     def _resume(self) -> None:
-        """Take the file's data and rounds (checked by :func:`_check_resumable`); the next round
-        follows the last one recorded."""
+        """Take the file's data and rounds (checked by
+        :func:`~sb3_expert.bc.dagger_config.check_resumable`); the next round follows the last one."""
         data = self.sink.drain()
         if data.n_steps == 0:
             return
@@ -342,7 +241,7 @@ class DAgger:
 
         :return: the round's data
         """
-        _positive_int("n_steps", n_steps, allow_none=True)
+        check_positive_int("n_steps", n_steps, allow_none=True)
         venv, n_envs = self.venv, self.venv.num_envs
         beta = float(self.beta_schedule(self.round))
         if not 0.0 <= beta <= 1.0:
@@ -352,7 +251,7 @@ class DAgger:
                 venv.seed(self.seed)
             self._obs = venv.reset()
             for i, stream in enumerate(self.streams):
-                stream.begin(obs_row(self._obs, i))
+                stream.begin(take(self._obs, i))
             self._infos = list(venv.unwrapped.reset_infos)
             self._starts = np.ones(n_envs, np.bool_)
             self._expert_state = self._student_state = None
@@ -377,7 +276,7 @@ class DAgger:
             for i, info in enumerate(infos):
                 info["expert_acted"] = expert_acts[i]
                 info["dagger_round"] = self.round
-            record_vec_step(self.streams, labels, rewards, obs, dones, infos)
+            record_vec_step(self.streams, VecStep(labels, rewards, obs, dones, infos))
             if self.expert_view is not None:
                 resets = venv.unwrapped.reset_infos
                 self._infos = [resets[i] if done else info for i, (done, info) in enumerate(zip(dones, infos))]
@@ -387,7 +286,7 @@ class DAgger:
                 bar.update(n_envs)
         self._obs = obs
         for i, stream in enumerate(self.streams):  # the round's data ends here: running episodes split
-            stream.begin(obs_row(obs, i))
+            stream.begin(take(obs, i))
         new = self.sink.drain()  # written and committed first
         self._keep(new)
         collected = n_vec_steps * n_envs
@@ -432,7 +331,7 @@ class DAgger:
     def train(self, total_timesteps: int) -> BaseAlgorithm:
         """Rounds of :meth:`collect` and :meth:`update` until ``total_timesteps`` labelled steps
         (those of a resumed file included; given demonstrations not counted)."""
-        _positive_int("total_timesteps", total_timesteps)
+        check_positive_int("total_timesteps", total_timesteps)
         self._bar = None
         if self.progress_bar:
             from tqdm.rich import tqdm
@@ -461,23 +360,6 @@ class DAgger:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _check_resumable(path: str | os.PathLike[str], given_round_zero: bool) -> None:
-    """Before the file is opened for writing: it must be a DAgger file, and holds its own round 0."""
-    if not os.path.exists(path):
-        return
-    with HDF5Reader(path) as reader:
-        if reader.n_steps == 0:
-            return
-        if "dagger_round" not in reader.info_keys:
-            raise DemonstrationFileError(
-                f"{path}: resume: expected a DAgger file (per-step 'dagger_round'), got infos {reader.info_keys}"
-            )
-    if given_round_zero:
-        raise ValueError(
-            f"demonstrations: {path} already holds its rounds, round 0 included; pass demonstrations=None to resume"
-        )
 
 
 def dagger(

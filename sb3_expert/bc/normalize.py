@@ -31,9 +31,16 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from torch import nn
 
-from sb3_expert.data.demonstrations import ObsArray
+from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.data.obs import ObsArray
 
-__all__ = ["NormalizedExtractor", "fit_obs_statistics", "normalized_keys", "standardize_observations"]
+__all__ = [
+    "NormalizedExtractor",
+    "fit_obs_statistics",
+    "normalized_keys",
+    "standardize_observations",
+    "vec_normalizer",
+]
 
 
 def _vector_leaves(space: spaces.Space) -> dict[str | None, spaces.Box]:
@@ -182,3 +189,25 @@ def standardize_observations(model: BaseAlgorithm, statistics: dict[str | None, 
         "features_extractor_kwargs": inner_kwargs,
     }
     return bool(wrappers)
+
+
+def fresh_statistics(rms: Any) -> bool:
+    """Whether VecNormalize statistics have seen no data yet."""
+    return bool(np.all(np.asarray(rms.count) <= 1.0))
+
+
+def vec_normalizer(model: BaseAlgorithm, demos: Demonstrations | None) -> Any:
+    """The model's VecNormalize when it normalises observations, else None. Statistics still fresh
+    (a model that has not trained) are first fitted to the demonstrations, so that the clone and a
+    later ``learn()`` see observations normalised alike."""
+    norm = model.get_vec_normalize_env()
+    if norm is None or not norm.norm_obs:
+        return None
+    if demos is not None:
+        if isinstance(norm.obs_rms, dict):
+            for key, rms in norm.obs_rms.items():
+                if fresh_statistics(rms):
+                    rms.update(demos.obs[key])
+        elif fresh_statistics(norm.obs_rms):
+            norm.obs_rms.update(demos.obs)
+    return norm

@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.type_aliases import Schedule
-from stable_baselines3.common.utils import configure_logger, get_schedule_fn, update_learning_rate
+from stable_baselines3.common.utils import LinearSchedule, configure_logger, get_schedule_fn, update_learning_rate
 from typing_extensions import Self
 
+from sb3_expert.bc.batches import (
+    Cloner,
+    as_dataset,
+    check_dataset_spaces,
+)
 from sb3_expert.bc.finetune import (
     can_finetune,
     check_finetuning_args,
@@ -33,187 +37,24 @@ from sb3_expert.bc.finetune import (
     mixable,
     prepare_finetuning,
 )
-from sb3_expert.bc.losses import BCLoss, Obs, loss_for
-from sb3_expert.bc.normalize import fit_obs_statistics, normalized_keys, standardize_observations
+from sb3_expert.bc.losses import loss_for
+from sb3_expert.bc.normalize import fit_obs_statistics, normalized_keys, standardize_observations, vec_normalizer
 from sb3_expert.bc.replay import DEMO_FRACTION
 from sb3_expert.data.dataset import ExpertDataset
-from sb3_expert.data.demonstrations import Demonstrations, ObsArray
-from sb3_expert.data.spaces import check_action_space, check_spaces_match, row_nbytes
+from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.data.obs import take
+from sb3_expert.data.spaces import row_nbytes
 
 __all__ = ["PretrainMixin", "pretrain"]
 
 SelfModel = TypeVar("SelfModel", bound=BaseAlgorithm)
 
-TARGET_PAIRS = (("actor", "actor_target"), ("critic", "critic_target"), ("q_net", "q_net_target"),
-                ("quantile_net", "quantile_net_target"))  # fmt: skip
-
-
-def _as_dataset(dataset: Any, *, validate: bool, seed: int | None) -> ExpertDataset:
-    if isinstance(dataset, ExpertDataset):
-        return dataset
-    if isinstance(dataset, Demonstrations):
-        return ExpertDataset(traj_data=dataset, train_fraction=0.8 if validate else 1.0, verbose=0, seed=seed)
-    if isinstance(dataset, (str, os.PathLike)):
-        return ExpertDataset(expert_path=dataset, train_fraction=0.8 if validate else 1.0, verbose=0, seed=seed)
-    raise TypeError(
-        "dataset: expected an ExpertDataset, a Demonstrations or a path to a .npz/.h5 file, "
-        f"got {type(dataset).__name__}"
-    )
-
-
-def _model_obs_space(model: BaseAlgorithm) -> tuple[spaces.Space, bool]:
-    """The observation space the environment emits (undoing VecTransposeImage), and whether the
-    model sees it transposed (channels first)."""
-    space = model.observation_space
-    env = model.get_env()
-    inner: Any = env
-    while inner is not None:
-        if type(inner).__name__ == "VecTransposeImage":
-            return inner.venv.observation_space, True
-        inner = getattr(inner, "venv", None)
-    return space, False
-
-
-def check_dataset_spaces(model: BaseAlgorithm, dataset: ExpertDataset) -> bool:
-    """Raise :class:`SpaceMismatchError` (naming both) when the dataset does not fit the model.
-
-    Spaces inferred from SB2 files (which store none) are checked leniently: shapes and dtypes, and
-    Discrete actions within the model's range.
-
-    :return: whether observations must be transposed to channels first for the model
-    """
-    env_space, transposed = _model_obs_space(model)
-    got_obs = dataset.observation_space
-    if transposed and not isinstance(got_obs, spaces.Dict) and got_obs.shape == model.observation_space.shape:
-        env_space, transposed = model.observation_space, False  # the data is already channels first
-    what = f"the model ({type(model).__name__})"
-    check_spaces_match(env_space, got_obs, name="observation_space", what=what)
-    demos = dataset.demonstrations
-    inferred = demos is not None and bool(demos.metadata.get("spaces_inferred"))
-    check_action_space(model.action_space, dataset.action_space, inferred=inferred, what=what)
-    return transposed
-
-
-def _obs_tensor(obs: ObsArray, device: th.device, transpose: bool) -> Obs:
-    def one(array: np.ndarray) -> th.Tensor:
-        tensor = th.as_tensor(np.ascontiguousarray(array), device=device)
-        return tensor.permute(0, 3, 1, 2).contiguous() if transpose and tensor.ndim == 4 else tensor
-
-    return {k: one(v) for k, v in obs.items()} if isinstance(obs, dict) else one(obs)
-
-
-def _fresh(rms: Any) -> bool:
-    return bool(np.all(np.asarray(rms.count) <= 1.0))
-
-
-def _normalizer(model: BaseAlgorithm, demos: Demonstrations | None) -> Any:
-    """The model's VecNormalize when it normalises observations, else None. Statistics still fresh
-    (a model that has not trained) are first fitted to the demonstrations, so that the clone and a
-    later ``learn()`` see observations normalised alike."""
-    norm = model.get_vec_normalize_env()
-    if norm is None or not norm.norm_obs:
-        return None
-    if demos is not None:
-        if isinstance(norm.obs_rms, dict):
-            for key, rms in norm.obs_rms.items():
-                if _fresh(rms):
-                    rms.update(demos.obs[key])
-        elif _fresh(norm.obs_rms):
-            norm.obs_rms.update(demos.obs)
-    return norm
-
-
-def discounted_returns(rewards: np.ndarray, episode_starts: np.ndarray, gamma: float) -> np.ndarray:
-    """``(N,)`` float32: the discounted return from each step to its episode's end."""
-    out = np.empty(len(rewards), np.float64)
-    running = 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        running = rewards[t] + gamma * running
-        out[t] = running
-        if episode_starts[t]:
-            running = 0.0
-    return out.astype(np.float32)
-
-
-class _Batches:
-    """Rows on the device, served as shuffled index gathers: ``(obs, targets, *extras)`` per batch."""
-
-    def __init__(self, obs: Obs, tensors: tuple[th.Tensor, ...], batch_size: int, generator: th.Generator) -> None:
-        self.obs, self.tensors, self.batch_size, self.generator = obs, tensors, batch_size, generator
-        self.n = len(tensors[0])
-
-    def __iter__(self) -> Iterator[tuple[Obs, tuple[th.Tensor, ...]]]:
-        order = th.randperm(self.n, device=self.tensors[0].device, generator=self.generator)
-        obs = self.obs
-        for start in range(0, self.n, self.batch_size):
-            idx = order[start : start + self.batch_size]
-            batch_obs = {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
-            yield batch_obs, tuple(t[idx] for t in self.tensors)
-
-
-class _LazyBatches:
-    """Rows read from an ``.h5`` file in windows of sorted indices (contiguous reads), each window
-    shuffled on the device: memory holds one window, never the whole dataset."""
-
-    def __init__(self, prepare: Any, reader: Any, indices: np.ndarray, batch_size: int, seed: int | None,
-                 window_bytes: int = 64 * 2**20) -> None:  # fmt: skip
-        self.prepare, self.reader, self.batch_size = prepare, reader, batch_size
-        row_bytes = row_nbytes(reader.observation_space) + row_nbytes(reader.action_space)
-        window = max(batch_size, window_bytes // row_bytes)
-        self.windows = [indices[i : i + window] for i in range(0, len(indices), window)]
-        self.rng = np.random.default_rng(seed)
-        self.n = len(indices)
-
-    def __iter__(self) -> Iterator[tuple[Obs, tuple[th.Tensor, ...]]]:
-        for w in self.rng.permutation(len(self.windows)):
-            rows = self.reader.get(self.windows[w], ("obs", "actions"))
-            obs, tensors = self.prepare(rows["obs"], rows["actions"])
-            perm = th.as_tensor(self.rng.permutation(len(tensors[0])), device=tensors[0].device)
-            for start in range(0, len(perm), self.batch_size):
-                idx = perm[start : start + self.batch_size]
-                batch_obs = {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
-                yield batch_obs, tuple(t[idx] for t in tensors)
-
-
-class _SequenceBatches:
-    """Whole episodes on the device, padded to the longest: ``(obs, (targets, mask))`` per batch of
-    episodes, ``obs`` and ``targets`` flattened episode-major as RecurrentPPO's
-    ``evaluate_actions`` takes them, ``mask`` ``(n_episodes, max_length)`` (0 on padding). A batch
-    holds about ``batch_size`` steps (at least one episode)."""
-
-    def __init__(
-        self, obs: Obs, targets: th.Tensor, lengths: np.ndarray, batch_size: int, generator: th.Generator
-    ) -> None:
-        n, longest, device = len(lengths), int(lengths.max()), targets.device
-        mask = th.arange(longest, device=device)[None, :] < th.as_tensor(lengths, device=device)[:, None]
-        self.mask = mask.float()
-        self.obs = _map_obs(obs, lambda x: _pad(x, mask))
-        self.targets = _pad(targets, mask)
-        self.n, self.generator = n, generator
-        self.per_batch = max(1, round(batch_size / float(np.mean(lengths))))
-
-    def __iter__(self) -> Iterator[tuple[Obs, tuple[th.Tensor, ...]]]:
-        order = th.randperm(self.n, device=self.mask.device, generator=self.generator)
-        for start in range(0, self.n, self.per_batch):
-            idx = order[start : start + self.per_batch]
-            obs = _map_obs(self.obs, lambda x, i=idx: x[i].flatten(0, 1))
-            yield obs, (self.targets[idx].flatten(0, 1), self.mask[idx])
-
-
-def _pad(rows: th.Tensor, mask: th.Tensor) -> th.Tensor:
-    """``(N, ...)`` rows of consecutive episodes -> ``(n_episodes, max_length, ...)``, zeros as padding."""
-    out = rows.new_zeros((*mask.shape, *rows.shape[1:]))
-    out[mask] = rows
-    return out
-
-
-def _map_obs(obs: Any, fn: Any) -> Any:
-    """``fn`` applied to an observation batch, or to each of its leaves for Dict observations."""
-    return {k: fn(v) for k, v in obs.items()} if isinstance(obs, dict) else fn(obs)
-
-
-def _take(obs: ObsArray, idx: np.ndarray) -> ObsArray:
-    return _map_obs(obs, lambda v: v[idx])
+TARGET_PAIRS = (
+    ("actor", "actor_target"),
+    ("critic", "critic_target"),
+    ("q_net", "q_net_target"),
+    ("quantile_net", "quantile_net_target"),
+)
 
 
 def _standardize(model: BaseAlgorithm, data: ExpertDataset, logger: Any) -> None:
@@ -223,7 +64,7 @@ def _standardize(model: BaseAlgorithm, data: ExpertDataset, logger: Any) -> None
         return
     idx = data.train_indices
     if data.demonstrations is not None:
-        chunks: Any = [_take(data.demonstrations.obs, idx)]
+        chunks: Any = [take(data.demonstrations.obs, idx)]
     else:
         window = max(1, (64 * 2**20) // max(1, row_nbytes(space)))
         chunks = (data.reader.get(idx[i : i + window], ("obs",))["obs"] for i in range(0, len(idx), window))
@@ -363,7 +204,7 @@ def pretrain(
         lr_decay=lr_decay,
         max_grad_norm=max_grad_norm,
     )
-    data = _as_dataset(dataset, validate=val_interval is not None, seed=seed)
+    data = as_dataset(dataset, validate=val_interval is not None, seed=seed)
     transpose = check_dataset_spaces(model, data)
     finetune = _finetune_wanted(model, finetune, finetune_kwargs, data.demonstrations)
     bc = loss_for(model.policy)
@@ -375,13 +216,13 @@ def pretrain(
         )
     if bc.on_start is not None:
         bc.on_start(model)
-    if normalize_obs and _normalizer(model, None) is None:
+    if normalize_obs and vec_normalizer(model, None) is None:
         _standardize(model, data, logger)
-    cloner = _Cloner(model, bc, data, transpose, int(batch_size or data.batch_size), seed, value_warm_start)
+    cloner = Cloner(model, bc, data, transpose, int(batch_size or data.batch_size), seed, value_warm_start)
     parameters = list(model.policy.parameters() if value_warm_start else bc.parameters())
     if lr_decay == "linear" and not callable(learning_rate):
         initial = float(learning_rate)
-        schedule: Schedule = lambda progress: initial * progress  # noqa: E731
+        schedule: Schedule = LinearSchedule(initial, 0.0, 1.0)
     else:
         schedule = get_schedule_fn(learning_rate)
     optimizer = th.optim.Adam(parameters, lr=schedule(1.0), eps=adam_epsilon)
@@ -452,107 +293,6 @@ def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Dem
         raise TypeError("finetune: the demonstrations must be in memory (ExpertDataset(in_memory=True))")
     check_replay_buffer(model, fraction)
     return True
-
-
-class _Cloner:
-    """The data of one ``pretrain()`` call on the device, and its training and validation passes."""
-
-    def __init__(
-        self, model: BaseAlgorithm, bc: BCLoss, data: ExpertDataset, transpose: bool, batch_size: int,
-        seed: int | None, warm: bool,
-    ) -> None:  # fmt: skip
-        self.model, self.bc, self.data, self.transpose = model, bc, data, transpose
-        self.policy = model.policy
-        self.device = model.policy.device
-        self.batch_size, self.seed, self.warm = batch_size, seed, warm
-        self.generator = th.Generator(device=self.device)
-        self.generator.manual_seed(int(np.random.default_rng(seed).integers(2**62)))
-        self.normalizer = _normalizer(model, data.demonstrations)
-        self.train = self.batches(data.train_indices)
-        self.val = self.batches(data.val_indices) if len(data.val_indices) else None
-
-    def prepare(
-        self, obs: ObsArray, actions: np.ndarray, returns: np.ndarray | None = None
-    ) -> tuple[Obs, tuple[th.Tensor, ...]]:
-        """Observations (normalised, transposed) and targets as tensors on the device."""
-        if self.normalizer is not None:
-            obs = self.normalizer.normalize_obs(obs)
-        tensors: tuple[th.Tensor, ...] = (self.bc.targets(actions, self.device),)
-        if returns is not None:
-            tensors += (th.as_tensor(returns, device=self.device),)
-        return _obs_tensor(obs, self.device, self.transpose), tensors
-
-    def batches(self, idx: np.ndarray) -> Any:
-        demos = self.data.demonstrations
-        if self.bc.sequence:
-            return self.sequences(idx)
-        if demos is None:
-            return _LazyBatches(self.prepare, self.data.reader, idx, self.batch_size, self.seed)
-        returns = None
-        if self.warm:
-            gamma = float(getattr(self.model, "gamma", 0.99))
-            returns = discounted_returns(demos.rewards, demos.episode_starts, gamma)[idx]
-        obs, tensors = self.prepare(_take(demos.obs, idx), demos.actions[idx], returns)
-        return _Batches(obs, tensors, self.batch_size, self.generator)
-
-    def sequences(self, idx: np.ndarray) -> _SequenceBatches:
-        """Whole episodes for a sequence loss; ``idx`` holds whole episodes, in order."""
-        demos = self.data.demonstrations
-        if demos is None or self.data.train_episodes is None:
-            raise TypeError(
-                f"dataset: {self.bc.name} trains on whole episodes; load the data in memory (in_memory=True) "
-                "and split it by episode (split='episode')"
-            )
-        lengths = np.bincount(demos.episode_index[idx], minlength=demos.n_episodes)
-        obs, tensors = self.prepare(_take(demos.obs, idx), demos.actions[idx])
-        return _SequenceBatches(obs, tensors[0], lengths[lengths > 0], self.batch_size, self.generator)
-
-    def epoch(
-        self, optimizer: th.optim.Optimizer, parameters: list[th.nn.Parameter], vf_coef: float,
-        max_grad_norm: float | None,
-    ) -> float:  # fmt: skip
-        """One pass over the training set; the mean loss (one device sync per epoch)."""
-        self.policy.set_training_mode(True)
-        losses, sizes = [], []
-        for obs, tensors in self.train:
-            loss = _batch_loss(self.bc, obs, tensors)
-            if self.warm:
-                assert self.bc.value is not None
-                loss = loss + vf_coef * th.nn.functional.mse_loss(self.bc.value(obs), tensors[1])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if max_grad_norm is not None:
-                th.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
-            optimizer.step()
-            losses.append(loss.detach())
-            sizes.append(len(tensors[0]))
-        if not losses:
-            return float("nan")
-        weights = th.as_tensor(sizes, dtype=th.float32, device=self.device)
-        return float((th.stack(losses) * weights).sum() / weights.sum())
-
-    def validate(self) -> tuple[float, float | None]:
-        """Validation loss, and accuracy of the greedy action for discrete actions."""
-        self.policy.set_training_mode(False)
-        return _evaluate(self.bc, self.val, self.device)
-
-
-def _batch_loss(bc: BCLoss, obs: Obs, tensors: tuple[th.Tensor, ...]) -> th.Tensor:
-    """The batch's loss: sequence losses take ``(targets, mask)``, the others the targets alone."""
-    return bc.loss(obs, *tensors[:2]) if bc.sequence else bc.loss(obs, tensors[0])
-
-
-def _evaluate(bc: BCLoss, batches: Any, device: th.device) -> tuple[float, float | None]:
-    total, correct, count = th.zeros((), device=device), th.zeros((), device=device), 0
-    with th.no_grad():
-        for obs, tensors in batches:
-            n = int(tensors[1].sum()) if bc.sequence else len(tensors[0])
-            total += _batch_loss(bc, obs, tensors) * n
-            if bc.correct is not None:
-                correct += bc.correct(obs, tensors[0])
-            count += n
-    count = max(count, 1)
-    return float(total) / count, (float(correct) / count if bc.correct is not None else None)
 
 
 def _logger(model: BaseAlgorithm, verbose: int | None) -> Any:

@@ -11,7 +11,6 @@ stored channels first when the buffer's space is (as under ``VecTransposeImage``
 
 from __future__ import annotations
 
-import os
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,9 +21,9 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.vec_env import VecNormalize, VecTransposeImage
 
-from sb3_expert.data.dataset import ExpertDataset
-from sb3_expert.data.demonstrations import Demonstrations, ObsArray
-from sb3_expert.data.io import load_demonstrations
+from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.data.io import as_demonstrations
+from sb3_expert.data.obs import ObsArray, take
 from sb3_expert.data.spaces import check_action_space, check_spaces_match
 from sb3_expert.errors import EmptyDatasetError, SpaceMismatchError
 
@@ -44,22 +43,6 @@ class BufferRows(NamedTuple):
     rewards: np.ndarray
     dones: np.ndarray
     timeouts: np.ndarray
-
-
-def as_demonstrations(dataset: Any, name: str = "dataset") -> Demonstrations:
-    """A :class:`Demonstrations` in memory from a path, an in-memory :class:`ExpertDataset` or itself."""
-    if isinstance(dataset, Demonstrations):
-        return dataset
-    if isinstance(dataset, (str, os.PathLike)):
-        return load_demonstrations(dataset)
-    if isinstance(dataset, ExpertDataset):
-        if dataset.demonstrations is None:
-            raise TypeError(f"{name}: an .h5 file read lazily cannot fill a replay buffer; load it with in_memory=True")
-        return dataset.demonstrations
-    raise TypeError(
-        f"{name}: expected a Demonstrations, an ExpertDataset or a path to a .npz/.h5 file, "
-        f"got {type(dataset).__name__}"
-    )
 
 
 def _transposed(space: spaces.Space) -> spaces.Space:
@@ -142,18 +125,14 @@ def fill_replay_buffer(model: OffPolicyAlgorithm, dataset: Any) -> int:
     for start in range(0, len(order), n_envs):
         idx = order[start : start + n_envs]
         buffer.add(
-            _take(rows.obs, idx),  # type: ignore[arg-type]
-            _take(rows.next_obs, idx),  # type: ignore[arg-type]
+            take(rows.obs, idx),
+            take(rows.next_obs, idx),
             rows.actions[idx],
             rows.rewards[idx],
             rows.dones[idx],
             [{"TimeLimit.truncated": bool(t)} for t in rows.timeouts[idx]],
         )
     return n
-
-
-def _take(obs: ObsArray, idx: np.ndarray) -> ObsArray:
-    return {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
 
 
 def demonstration_buffer(

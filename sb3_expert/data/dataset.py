@@ -213,9 +213,13 @@ class ExpertDataset:
         seed = None if self.seed is None else self._loader_seed + stream
         if self.demonstrations is not None:
             return DataLoader(
-                indices, self.demonstrations.obs, self.demonstrations.actions, batch_size,
-                shuffle=self.randomize, seed=seed,
-            )  # fmt: skip
+                indices,
+                self.demonstrations.obs,
+                self.demonstrations.actions,
+                batch_size,
+                shuffle=self.randomize,
+                seed=seed,
+            )
         return DataLoader(indices, None, None, batch_size, shuffle=self.randomize, seed=seed, reader=self.reader)
 
     # ------------------------------------------------------------------ SB2 API

@@ -73,10 +73,17 @@ def _from_episodes(
     discrete = isinstance(action_space, spaces.Discrete)
     actions = cat(acts).astype(action_space.dtype)
     return Demonstrations(
-        cat(obs), actions.reshape(-1) if discrete else actions, cat(rews), cat(starts),
-        observation_space=observation_space, action_space=action_space, terminated=np.array(terms, bool),
-        truncated=np.array(truncs, bool), final_obs=cat(final), metadata=metadata,
-    )  # fmt: skip
+        cat(obs),
+        actions.reshape(-1) if discrete else actions,
+        cat(rews),
+        cat(starts),
+        observation_space=observation_space,
+        action_space=action_space,
+        terminated=np.array(terms, bool),
+        truncated=np.array(truncs, bool),
+        final_obs=cat(final),
+        metadata=metadata,
+    )
 
 
 def to_minari(demos: Demonstrations, dataset_id: str, *, env: Any = None, **kwargs: Any) -> Any:
@@ -96,15 +103,24 @@ def to_minari(demos: Demonstrations, dataset_id: str, *, env: Any = None, **kwar
         a, b = demos.episode_offsets[e], demos.episode_offsets[e + 1]
         ep_obs = _episode_obs(demos, e)
         observations: Any = {k: list(v) for k, v in ep_obs.items()} if isinstance(ep_obs, dict) else list(ep_obs)
-        buffers.append(EpisodeBuffer(
-            id=e, observations=observations, actions=list(demos.actions[a:b]), rewards=list(demos.rewards[a:b]),
-            terminations=[False] * (b - a - 1) + [bool(demos.terminated[e])],
-            truncations=[False] * (b - a - 1) + [bool(demos.truncated[e])],
-        ))  # fmt: skip
+        buffers.append(
+            EpisodeBuffer(
+                id=e,
+                observations=observations,
+                actions=list(demos.actions[a:b]),
+                rewards=list(demos.rewards[a:b]),
+                terminations=[False] * (b - a - 1) + [bool(demos.terminated[e])],
+                truncations=[False] * (b - a - 1) + [bool(demos.truncated[e])],
+            )
+        )
     return minari.create_dataset_from_buffers(
-        dataset_id, buffers, env=env if env is not None else demos.metadata.get("env_id"),
-        observation_space=demos.observation_space, action_space=demos.action_space, **kwargs,
-    )  # fmt: skip
+        dataset_id,
+        buffers,
+        env=env if env is not None else demos.metadata.get("env_id"),
+        observation_space=demos.observation_space,
+        action_space=demos.action_space,
+        **kwargs,
+    )
 
 
 def from_minari(dataset: Any) -> Demonstrations:
@@ -147,20 +163,33 @@ def to_imitation(demos: Demonstrations) -> list[Any]:
     out = []
     for e in range(demos.n_episodes):
         a, b = demos.episode_offsets[e], demos.episode_offsets[e + 1]
-        out.append(cls(obs=_episode_obs(demos, e), acts=demos.actions[a:b], infos=None,
-                       terminal=bool(demos.terminated[e]), rews=demos.rewards[a:b].astype(np.float32)))  # fmt: skip
+        out.append(
+            cls(
+                obs=_episode_obs(demos, e),
+                acts=demos.actions[a:b],
+                infos=None,
+                terminal=bool(demos.terminated[e]),
+                rews=demos.rewards[a:b].astype(np.float32),
+            )
+        )
     return out
 
 
-def from_imitation(trajectories: Sequence[Any], observation_space: spaces.Space,
-                   action_space: spaces.Space) -> Demonstrations:  # fmt: skip
+def from_imitation(
+    trajectories: Sequence[Any], observation_space: spaces.Space, action_space: spaces.Space
+) -> Demonstrations:
     """Demonstrations from ``imitation`` trajectories (anything with ``obs``, ``acts``, ``terminal``,
     and ``rews`` when known: zeros otherwise). ``terminal=False`` is read as truncated."""
     episodes = (
-        (t.obs, t.acts, getattr(t, "rews", None) if getattr(t, "rews", None) is not None else np.zeros(len(t.acts)),
-         bool(t.terminal), not bool(t.terminal))
+        (
+            t.obs,
+            t.acts,
+            getattr(t, "rews", None) if getattr(t, "rews", None) is not None else np.zeros(len(t.acts)),
+            bool(t.terminal),
+            not bool(t.terminal),
+        )
         for t in trajectories
-    )  # fmt: skip
+    )
     return _from_episodes(episodes, observation_space, action_space, {"producer": {"converted_from": "imitation"}})
 
 
@@ -190,8 +219,9 @@ def save_imitation_npz(demos: Demonstrations, path: str) -> None:
         )
 
 
-def load_imitation_npz(path: str, observation_space: spaces.Space | None = None,
-                       action_space: spaces.Space | None = None) -> Demonstrations:  # fmt: skip
+def load_imitation_npz(
+    path: str, observation_space: spaces.Space | None = None, action_space: spaces.Space | None = None
+) -> Demonstrations:
     """Read ``imitation``'s ``.npz`` trajectory file (its ``infos`` are not read: they need pickle).
     Spaces are inferred when not given (integer 1-D actions as ``Discrete``)."""
     import zipfile

@@ -11,7 +11,7 @@ from gymnasium import spaces
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.paths import check_input_path, format_of
 
-__all__ = ["load_demonstrations", "save_demonstrations"]
+__all__ = ["as_demonstrations", "load_demonstrations", "save_demonstrations"]
 
 
 def load_demonstrations(
@@ -63,3 +63,21 @@ def save_demonstrations(
     from sb3_expert.data.hdf5 import save_hdf5
 
     return save_hdf5(demos, path, overwrite=overwrite, **kwargs)
+
+
+def as_demonstrations(dataset: Any, name: str = "dataset") -> Demonstrations:
+    """A :class:`Demonstrations` in memory from a path, an in-memory :class:`ExpertDataset` or itself."""
+    if isinstance(dataset, Demonstrations):
+        return dataset
+    if isinstance(dataset, (str, os.PathLike)):
+        return load_demonstrations(dataset)
+    from sb3_expert.data.dataset import ExpertDataset
+
+    if isinstance(dataset, ExpertDataset):
+        if dataset.demonstrations is None:
+            raise TypeError(f"{name}: an .h5 file read lazily cannot be used here; load it with in_memory=True")
+        return dataset.demonstrations
+    raise TypeError(
+        f"{name}: expected a Demonstrations, an ExpertDataset or a path to a .npz/.h5 file, "
+        f"got {type(dataset).__name__}"
+    )

@@ -19,8 +19,9 @@ from sb3_expert.experts.sb3 import ExpertModel, expert_policy, load_model
 __all__ = ["download", "load_from_hub_model", "save_expert"]
 
 
-def download(algo: str, env_name: str, organization: str = "HumanCompatibleAI",
-             revision: str | None = None) -> tuple[Path, Path | None]:  # fmt: skip
+def download(
+    algo: str, env_name: str, organization: str = "HumanCompatibleAI", revision: str | None = None
+) -> tuple[Path, Path | None]:
     """Fetch (or find in the cache) an expert's ``.zip`` and its ``vec_normalize.pkl`` (None when absent).
 
     :raises ExpertLoaderError: naming the repository id and the file when either is missing
@@ -38,8 +39,9 @@ def download(algo: str, env_name: str, organization: str = "HumanCompatibleAI",
     except (EntryNotFoundError, LocalEntryNotFoundError) as e:
         raise ExpertLoaderError(f"Hub: no file {model_name.filename!r} in {repo_id!r} (or not cached offline)") from e
     try:
-        norm_path: str | None = hf_hub_download(repo_id, "vec_normalize.pkl", revision=revision,
-                                                library_name="sb3-expert")  # fmt: skip
+        norm_path: str | None = hf_hub_download(
+            repo_id, "vec_normalize.pkl", revision=revision, library_name="sb3-expert"
+        )
     except (EntryNotFoundError, LocalEntryNotFoundError):
         norm_path = None
     return Path(zip_path), None if norm_path is None else Path(norm_path)

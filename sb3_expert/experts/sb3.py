@@ -20,6 +20,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.utils import ConstantSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_expert.errors import SpaceMismatchError
@@ -234,9 +235,14 @@ def load_model(
     zip_path, norm_path = find_model_files(path, algo)
     norm_path = Path(vec_normalize_path) if vec_normalize_path is not None else norm_path
     data = _check_zip(zip_path, venv, algo)
-    zero = _Constant(0.0)
-    objects: dict[str, Any] = {"lr_schedule": zero, "learning_rate": 0.0, "clip_range": zero,
-                               "clip_range_vf": None, "exploration_schedule": zero}  # fmt: skip
+    zero = ConstantSchedule(0.0)
+    objects: dict[str, Any] = {
+        "lr_schedule": zero,
+        "learning_rate": 0.0,
+        "clip_range": zero,
+        "clip_range_vf": None,
+        "exploration_schedule": zero,
+    }
     if venv is not None:
         objects.update(observation_space=venv.observation_space, action_space=venv.action_space)
     objects.update(custom_objects or {})
@@ -250,16 +256,6 @@ def load_model(
     if norm_path is not None and venv is not None:
         norm = load_vec_normalize(norm_path, venv, trust_remote_code=trust_remote_code)
     return ExpertModel(model, norm)
-
-
-class _Constant:
-    """A picklable constant schedule."""
-
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def __call__(self, _progress: float) -> float:
-        return self.value
 
 
 class NormalizedPolicy(BasePolicy):

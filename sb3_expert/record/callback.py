@@ -16,9 +16,10 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, VecTransposeImage
 
 from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.data.obs import take
 from sb3_expert.record.sinks import Sink, open_sink
 from sb3_expert.record.streams import Stream
-from sb3_expert.record.vec import obs_row, record_vec_step, vec_env_id
+from sb3_expert.record.vec import VecStep, record_vec_step, vec_env_id
 from sb3_expert.record.wrapper import buffer_rows
 
 __all__ = ["RecordExpert"]
@@ -125,7 +126,7 @@ class RecordExpert(BaseCallback):
             armed = model.num_timesteps >= self.start_at
             for i, stream in enumerate(self.streams):
                 if armed:
-                    stream.begin(obs_row(obs, i))
+                    stream.begin(take(obs, i))
                 else:
                     stream.drop()
 
@@ -193,7 +194,13 @@ class RecordExpert(BaseCallback):
                 active.append(armed and bool(dones[i]))
         self.recorded_steps += sum(a and s.running for a, s in zip(active, self.streams))
         budget = np.inf if self.max_episodes is None else self.max_episodes - self.recorded_episodes
-        record_vec_step(self.streams, actions, rewards, new_obs, dones, infos, terminal, active, budget)
+        record_vec_step(
+            self.streams,
+            VecStep(actions, rewards, new_obs, dones, infos),
+            terminal_obs=terminal,
+            active=active,
+            episode_budget=budget,
+        )
         self._check_limits()
         if self.flush_every_episode and np.any(dones):
             self.flush()

@@ -94,7 +94,10 @@ class Stream:
         if i == self.capacity:
             self._make_room()
             i = self.i
-        self.actions[i] = action
+        try:
+            self.actions[i] = action
+        except (ValueError, TypeError) as e:
+            raise action_error(action, self.sink.action_space, e) from None
         set_row(self.obs, i, self.last_obs)
         self.rewards[i] = reward
         self.starts[i] = self.episode_steps == 0

@@ -5,32 +5,35 @@ from __future__ import annotations
 import os
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.data.obs import take
 from sb3_expert.record.sinks import open_sink
-from sb3_expert.record.streams import Stream, action_error
+from sb3_expert.record.streams import Stream
 from sb3_expert.record.wrapper import buffer_rows
 
-__all__ = ["VecRecordDemonstrations", "obs_row", "record_vec_step", "vec_env_id"]
+__all__ = ["VecRecordDemonstrations", "VecStep", "record_vec_step", "vec_env_id"]
 
 
-def obs_row(obs: Any, i: int) -> Any:
-    """Sub-environment ``i``'s observation in a VecEnv batch (each leaf's row for Dict observations)."""
-    return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
+class VecStep(NamedTuple):
+    """What one ``VecEnv.step`` gave, with the actions that were sent."""
+
+    actions: np.ndarray
+    rewards: np.ndarray
+    new_obs: Any
+    dones: np.ndarray
+    infos: Sequence[dict[str, Any]]
 
 
 def record_vec_step(
     streams: Sequence[Stream],
-    actions: np.ndarray,
-    rewards: np.ndarray,
-    new_obs: Any,
-    dones: np.ndarray,
-    infos: Sequence[dict[str, Any]],
+    step: VecStep,
+    *,
     terminal_obs: Any = None,
     active: Sequence[bool] | None = None,
     episode_budget: float = np.inf,
@@ -44,33 +47,31 @@ def record_vec_step(
     :param episode_budget: keep at most this many more episodes; episodes ending past it are dropped
     :return: number of episodes kept
     """
+    actions, rewards, new_obs, dones, infos = step
     ended = 0
     for i, stream in enumerate(streams):
         if active is not None and not active[i]:
             continue
         if not stream.running:
-            stream.begin(obs_row(new_obs, i))
+            stream.begin(take(new_obs, i))
             continue
-        try:
-            stream.record(actions[i], rewards[i])
-        except (ValueError, TypeError) as e:
-            raise action_error(actions[i], stream.sink.action_space, e) from None
+        stream.record(actions[i], rewards[i])
         if stream.info_keys:
             stream.record_infos(infos[i])
         if dones[i]:
             truncated = bool(infos[i].get("TimeLimit.truncated", False))
             final = terminal_obs(i) if terminal_obs is not None else infos[i].get("terminal_observation")
             if final is None:
-                final = obs_row(new_obs, i)
+                final = take(new_obs, i)
             if ended < episode_budget:
                 kept = stream.sink.n_episodes + stream.n_finished
                 stream.end_episode(not truncated, truncated, final)
                 ended += stream.sink.n_episodes + stream.n_finished - kept
             else:
                 stream.drop()
-            stream.begin(obs_row(new_obs, i))
+            stream.begin(take(new_obs, i))
         else:
-            stream.last_obs = obs_row(new_obs, i)
+            stream.last_obs = take(new_obs, i)
     return ended
 
 
@@ -144,7 +145,7 @@ class VecRecordDemonstrations(VecEnvWrapper):
         obs = self.venv.reset()
         if self.recording:
             for i, stream in enumerate(self.streams):
-                stream.begin(obs_row(obs, i))
+                stream.begin(take(obs, i))
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -155,7 +156,7 @@ class VecRecordDemonstrations(VecEnvWrapper):
         obs, rewards, dones, infos = self.venv.step_wait()
         if self.recording:
             assert self._actions is not None
-            record_vec_step(self.streams, self._actions, rewards, obs, dones, infos)
+            record_vec_step(self.streams, VecStep(self._actions, rewards, obs, dones, infos))
             if self.flush_every_episode and dones.any():
                 self.flush()
         return obs, rewards, dones, infos

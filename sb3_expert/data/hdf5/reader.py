@@ -228,16 +228,28 @@ def save_hdf5(
         obs = demos.obs
         estimate = {k: v[last] for k, v in obs.items()} if isinstance(obs, dict) else obs[last]
         demos = Demonstrations(
-            obs, demos.actions, demos.rewards, demos.episode_starts,
-            observation_space=demos.observation_space, action_space=demos.action_space,
-            episode_returns=demos.episode_returns, terminated=demos.terminated, truncated=demos.truncated,
-            final_obs=estimate, infos=demos.infos, metadata={**demos.metadata, "final_obs_estimated": True},
-        )  # fmt: skip
+            obs,
+            demos.actions,
+            demos.rewards,
+            demos.episode_starts,
+            observation_space=demos.observation_space,
+            action_space=demos.action_space,
+            episode_returns=demos.episode_returns,
+            terminated=demos.terminated,
+            truncated=demos.truncated,
+            final_obs=estimate,
+            infos=demos.infos,
+            metadata={**demos.metadata, "final_obs_estimated": True},
+        )
     with atomic_path(target) as tmp:
         writer = HDF5Writer(
-            tmp, demos.observation_space, demos.action_space, overwrite=True,
-            metadata=demos.metadata, compression=compression,
-        )  # fmt: skip
+            tmp,
+            demos.observation_space,
+            demos.action_space,
+            overwrite=True,
+            metadata=demos.metadata,
+            compression=compression,
+        )
         with writer:
             writer.write(demos)
     return target

@@ -1,0 +1,132 @@
+"""What a DAgger run is set up with: the beta schedules (the probability, per round, that the
+expert acts; ``imitation``'s), the expert's view of the environment, and checks of the arguments
+and of a file to resume."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.utils import ConstantSchedule
+
+from sb3_expert.data.hdf5 import HDF5Reader
+from sb3_expert.errors import DemonstrationError, DemonstrationFileError
+
+__all__ = [
+    "DEFAULT_RAMPDOWN",
+    "ExponentialBetaSchedule",
+    "LinearBetaSchedule",
+    "as_beta_schedule",
+    "check_positive_int",
+    "check_resumable",
+    "expert_view_fn",
+]
+
+DEFAULT_RAMPDOWN = 4
+"""Rounds of the default ``"linear"`` schedule (beta 1, 0.75, 0.5, 0.25, then 0)."""
+
+
+class LinearBetaSchedule:
+    """``beta`` falls linearly from 1 at round 0 to 0 at round ``rampdown_rounds`` (``imitation``'s).
+
+    :param rampdown_rounds: rounds until the student acts alone
+    """
+
+    def __init__(self, rampdown_rounds: int) -> None:
+        if (
+            isinstance(rampdown_rounds, bool)
+            or not isinstance(rampdown_rounds, (int, np.integer))
+            or rampdown_rounds < 1
+        ):
+            raise ValueError(f"rampdown_rounds: expected an integer >= 1, got {rampdown_rounds!r}")
+        self.rampdown_rounds = int(rampdown_rounds)
+
+    def __call__(self, round_: int) -> float:
+        return min(1.0, max(0.0, (self.rampdown_rounds - round_) / self.rampdown_rounds))
+
+    def __repr__(self) -> str:
+        return f"LinearBetaSchedule({self.rampdown_rounds})"
+
+
+class ExponentialBetaSchedule:
+    """``beta = decay ** round`` (``imitation``'s).
+
+    :param decay: in (0, 1)
+    """
+
+    def __init__(self, decay: float) -> None:
+        if isinstance(decay, bool) or not isinstance(decay, (int, float, np.number)) or not 0.0 < decay < 1.0:
+            raise ValueError(f"decay: expected a number in (0, 1), got {decay!r}")
+        self.decay = float(decay)
+
+    def __call__(self, round_: int) -> float:
+        return self.decay**round_
+
+    def __repr__(self) -> str:
+        return f"ExponentialBetaSchedule({self.decay})"
+
+
+def as_beta_schedule(value: Any) -> Callable[[int], float]:
+    if value == "linear":
+        return LinearBetaSchedule(DEFAULT_RAMPDOWN)
+    if value == "exponential":
+        return ExponentialBetaSchedule(0.5)
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"beta_schedule: expected a constant beta in [0, 1], got {value!r}")
+        return ConstantSchedule(float(value))
+    if callable(value):
+        return value
+    raise ValueError(
+        "beta_schedule: expected 'linear', 'exponential', a constant in [0, 1] or a callable round -> beta, "
+        f"got {value!r}"
+    )
+
+
+def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:
+    """Raise naming ``name`` unless ``value`` is an integer >= 1 (or None when allowed)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+
+
+def expert_view_fn(expert_obs: Any) -> Callable[[Mapping[str, Any]], Any] | None:
+    """``info -> the expert's observation`` for one sub-environment (None: the student's view)."""
+    if expert_obs is None:
+        return None
+    if isinstance(expert_obs, str):
+        key = expert_obs
+
+        def from_info(info: Mapping[str, Any]) -> Any:
+            if key not in info:
+                raise DemonstrationError(
+                    f"expert_obs: expected the key {key!r} in the step's info, got the keys {sorted(info)}"
+                )
+            return info[key]
+
+        return from_info
+    if callable(expert_obs):
+        return expert_obs
+    raise TypeError(
+        f"expert_obs: expected None, an info key or a callable info -> obs, got {type(expert_obs).__name__}"
+    )
+
+
+def check_resumable(path: str | os.PathLike[str], given_round_zero: bool) -> None:
+    """Before the file is opened for writing: it must be a DAgger file, and holds its own round 0."""
+    if not os.path.exists(path):
+        return
+    with HDF5Reader(path) as reader:
+        if reader.n_steps == 0:
+            return
+        if "dagger_round" not in reader.info_keys:
+            raise DemonstrationFileError(
+                f"{path}: resume: expected a DAgger file (per-step 'dagger_round'), got infos {reader.info_keys}"
+            )
+    if given_round_zero:
+        raise ValueError(
+            f"demonstrations: {path} already holds its rounds, round 0 included; pass demonstrations=None to resume"
+        )
