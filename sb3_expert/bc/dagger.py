@@ -24,6 +24,7 @@ actor-critic), Dict observations, a callable expert, a privileged expert (``expe
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from collections.abc import Callable, Mapping
@@ -62,7 +63,7 @@ __all__ = ["DAgger", "ExponentialBetaSchedule", "LinearBetaSchedule", "dagger"]
 INFO_KEYS = ("expert_acted", "dagger_round")
 
 
-class DAgger:
+class DAgger(contextlib.AbstractContextManager):
     """DAgger, step by step: :meth:`collect` a round, :meth:`update` the student, or :meth:`train`.
 
     :param model: the student: any SB3 / sb3-contrib algorithm :func:`pretrain` supports
@@ -164,13 +165,9 @@ class DAgger:
         self.student_act = actor_fn(model, deterministic=deterministic)
         self.recurrent = hasattr(model.policy, "lstm_actor")
         self.logger: Logger = configure_logger(model.verbose if verbose is None else verbose, None, "dagger")
+        meta = {"producer": {"recorder": "DAgger", "n_envs": venv.num_envs}}
         self.sink = open_sink(
-            path,
-            venv.observation_space,
-            venv.action_space,
-            overwrite=overwrite,
-            append=resume,
-            metadata={"producer": {"recorder": "DAgger", "n_envs": venv.num_envs}},
+            path, venv.observation_space, venv.action_space, overwrite=overwrite, append=resume, metadata=meta
         )
         rows = buffer_rows(venv.observation_space, 256)
         self.streams = [
@@ -355,10 +352,7 @@ class DAgger:
         """Write the episodes still running (as truncated) and close the file. Idempotent."""
         self.sink.close(self.streams)
 
-    def __enter__(self) -> DAgger:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

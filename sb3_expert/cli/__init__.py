@@ -98,17 +98,8 @@ def _parser() -> argparse.ArgumentParser:
         extra: dict[str, Any] = {"epilog": EXAMPLES, "formatter_class": argparse.RawDescriptionHelpFormatter}
         return sub.add_parser(name, help=text, parents=[_flags(*shared)], **(extra if examples else {}))
 
-    record = command(
-        "record",
-        "record an expert's episodes to .npz or .h5",
-        "expert",
-        "expert-kwargs",
-        "env",
-        "seed",
-        "overwrite",
-        "trust",
-        "progress",
-    )
+    expert_run = ("expert", "expert-kwargs", "env", "seed", "overwrite", "trust", "progress")
+    record = command("record", "record an expert's episodes to .npz or .h5", *expert_run)
     record.add_argument("--episodes", type=_positive_int, default=10)
     record.add_argument("--out", required=True, help="the .npz or .h5 file to write")
     record.add_argument("--n-envs", type=_positive_int, default=1)
@@ -129,18 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--batch-size", type=_positive_int, default=64)
     pre.add_argument("--out", required=True, help="the model .zip to write")
     pre.set_defaults(func=commands.pretrain_command)
-    dag = command(
-        "dagger",
-        "DAgger: train a new model on states it visits, labelled by an expert",
-        "expert",
-        "expert-kwargs",
-        "env",
-        "seed",
-        "overwrite",
-        "trust",
-        "progress",
-        "policy-kwargs",
-    )
+    dagger_help = "DAgger: train a new model on states it visits, labelled by an expert"
+    dag = command("dagger", dagger_help, *expert_run, "policy-kwargs")
     dag.add_argument("--algo", required=True, help="the student: ppo, sac, dqn... (or sb3-contrib's)")
     dag.add_argument("--timesteps", type=_positive_int, required=True, help="expert-labelled steps in all")
     dag.add_argument("--rollout-steps", type=_positive_int, default=5000, help="labelled steps per round")

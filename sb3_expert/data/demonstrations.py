@@ -20,32 +20,18 @@ import datetime
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
+from sb3_expert.data.episodes import Episodes, Steps, Transitions, transitions
 from sb3_expert.data.obs import ObsArray, concat, take
 from sb3_expert.data.spaces import check_space, check_spaces_match
 from sb3_expert.data.validation import arrays_equal, bool_vector, check_infos, check_leaf, check_obs, float_vector
 from sb3_expert.errors import DemonstrationError, IndexOutOfRangeError
 
 __all__ = ["Demonstrations", "ObsArray", "Transitions", "library_versions"]
-
-
-class Transitions(NamedTuple):
-    """Per-step transitions, as a replay buffer wants them (all arrays have leading axis N).
-
-    ``next_obs`` is ``obs[t + 1]`` inside an episode and ``final_obs[e]`` on its last step;
-    ``terminated`` / ``truncated`` are True only on the last step of an episode that ended so.
-    """
-
-    obs: ObsArray
-    actions: np.ndarray
-    rewards: np.ndarray
-    next_obs: ObsArray
-    terminated: np.ndarray
-    truncated: np.ndarray
 
 
 def library_versions() -> dict[str, str]:
@@ -275,49 +261,9 @@ class Demonstrations:
     # ------------------------------------------------------------------ transitions
 
     def transitions(self, *, known_only: bool = False) -> Transitions:
-        """Per-step ``(obs, action, reward, next_obs, terminated, truncated)`` for replay buffers.
-
-        Without ``final_obs`` (SB2 files) the last step of a terminated episode gets its own
-        observation as ``next_obs`` (a terminal transition never bootstraps on it).
-
-        :param known_only: leave out the last step of each truncated episode whose next observation
-            is unknown (no ``final_obs``) instead of raising
-        :raises DemonstrationError: when ``final_obs`` is unknown and an episode was truncated
-            (its next observation matters and cannot be made up), unless ``known_only``
-        """
-        last = self.episode_offsets[1:] - 1
-        cut = self.truncated & ~self.terminated if self.final_obs is None else np.zeros(self.n_episodes, np.bool_)
-        if cut.any() and not known_only:
-            raise DemonstrationError(
-                f"final_obs: unknown, but episode {int(np.flatnonzero(cut)[0])} was truncated and its "
-                "next observation is needed; record with RecordDemonstrations to keep final_obs"
-            )
-        final = self.final_obs
-
-        def shift(obs: np.ndarray, final_part: np.ndarray | None) -> np.ndarray:
-            nxt = np.empty_like(obs)
-            nxt[:-1] = obs[1:]
-            if len(obs):
-                nxt[last] = obs[last] if final_part is None else final_part
-            return nxt
-
-        if isinstance(self.obs, dict):
-            next_obs: ObsArray = {
-                key: shift(value, None if final is None else final[key]) for key, value in self.obs.items()
-            }
-        else:
-            next_obs = shift(self.obs, final)  # type: ignore[arg-type]
-        step_terminated = np.zeros(self.n_steps, np.bool_)
-        step_truncated = np.zeros(self.n_steps, np.bool_)
-        step_terminated[last] = self.terminated
-        step_truncated[last] = self.truncated
-        tr = Transitions(self.obs, self.actions, self.rewards, next_obs, step_terminated, step_truncated)
-        if not cut.any():
-            return tr
-        keep = np.ones(self.n_steps, np.bool_)
-        keep[last[cut]] = False
-        obs, next_obs = (take(o, keep) for o in (tr.obs, tr.next_obs))
-        return Transitions(obs, tr.actions[keep], tr.rewards[keep], next_obs, tr.terminated[keep], tr.truncated[keep])
+        """Per-step ``(obs, action, reward, next_obs, terminated, truncated)`` for replay buffers
+        (see :func:`sb3_expert.data.episodes.transitions`)."""
+        return transitions(self, known_only=known_only)
 
     # ------------------------------------------------------------------ SB2 dict view
 
@@ -335,6 +281,33 @@ class Demonstrations:
         return from_sb2_dict(data, **kwargs)
 
     # ------------------------------------------------------------------ misc
+
+    @classmethod
+    def from_parts(
+        cls,
+        steps: Steps,
+        episodes: Episodes,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        **kwargs: Any,
+    ) -> Demonstrations:
+        """Build from runs of :class:`~sb3_expert.data.episodes.Steps` and the
+        :class:`~sb3_expert.data.episodes.Episodes` they make up; ``kwargs`` as the constructor's."""
+        ends: dict[str, Any] = dict(
+            zip(("episode_returns", "episode_lengths", "terminated", "truncated", "final_obs"), episodes)
+        )
+        spaces_: dict[str, Any] = {"observation_space": observation_space, "action_space": action_space}
+        return cls(
+            steps.obs, steps.actions, steps.rewards, steps.starts, **spaces_, infos=steps.infos, **ends, **kwargs
+        )
+
+    def with_estimated_final_obs(self) -> Demonstrations:
+        """Itself when ``final_obs`` is known; else a shallow copy in which each episode's last
+        observation stands in for it, and ``metadata["final_obs_estimated"]`` says so (SB2 data)."""
+        if self.final_obs is not None:
+            return self
+        estimate = take(self.obs, self.episode_offsets[1:] - 1)
+        return self._copy(final_obs=estimate, metadata={**self.metadata, "final_obs_estimated": True})
 
     def with_metadata(self, **updates: Any) -> Demonstrations:
         """A shallow copy with ``metadata`` updated (arrays are shared, not copied)."""

@@ -7,6 +7,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeAlias
 
 from sb3_expert.errors import (
     DemonstrationFileError,
@@ -15,7 +16,19 @@ from sb3_expert.errors import (
     OutputLockedError,
 )
 
-__all__ = ["FORMATS", "WriteLock", "atomic_path", "check_input_path", "check_output_path", "format_of", "temp_path"]
+__all__ = [
+    "FORMATS",
+    "PathLike",
+    "WriteLock",
+    "atomic_path",
+    "check_input_path",
+    "check_output_path",
+    "format_of",
+    "temp_path",
+]
+
+PathLike: TypeAlias = str | os.PathLike[str]
+"""A file path, as the public functions take it."""
 
 FORMATS = {".npz": "npz", ".h5": "hdf5", ".hdf5": "hdf5"}
 

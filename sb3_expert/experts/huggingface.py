@@ -65,48 +65,19 @@ def load_from_hub_model(
     )
 
 
-def _hub_loader(algo: str) -> Any:
-    def load(
-        venv: VecEnv,
-        env_name: str,
-        *,
-        organization: str = "HumanCompatibleAI",
-        revision: str | None = None,
-        device: str = "auto",
-        normalize: bool = True,
-        trust_remote_code: bool = False,
-    ) -> BasePolicy:
-        model = load_from_hub_model(
-            algo,
-            venv,
-            env_name,
-            organization=organization,
-            revision=revision,
-            device=device,
-            trust_remote_code=trust_remote_code,
-        )
-        return expert_policy(model, normalize)
+def hub_loader(algo: str) -> Any:
+    """The loader of the expert type ``<algo>-huggingface``: a model from the Hugging Face Hub."""
+
+    def load(venv: VecEnv, env_name: str, *, normalize: bool = True, **kwargs: Any) -> BasePolicy:
+        return expert_policy(load_from_hub_model(algo, venv, env_name, **kwargs), normalize)
 
     load.__name__ = load.__qualname__ = f"load_{algo}"
     load.__doc__ = (
-        f"The ``{algo}-huggingface`` expert type: ``{algo}`` from the Hugging Face Hub; nothing in the downloaded "
-        "files runs code unless ``trust_remote_code=True``."
+        f"The ``{algo}-huggingface`` expert type: ``{algo}`` from the Hugging Face Hub (``kwargs`` as "
+        ":func:`load_from_hub_model` takes them), its VecNormalize statistics applied unless ``normalize=False``; "
+        "nothing in the downloaded files runs code unless ``trust_remote_code=True``."
     )
     return load
-
-
-load_ppo = _hub_loader("ppo")
-load_a2c = _hub_loader("a2c")
-load_sac = _hub_loader("sac")
-load_td3 = _hub_loader("td3")
-load_ddpg = _hub_loader("ddpg")
-load_dqn = _hub_loader("dqn")
-load_tqc = _hub_loader("tqc")
-load_qrdqn = _hub_loader("qrdqn")
-load_trpo = _hub_loader("trpo")
-load_ars = _hub_loader("ars")
-load_recurrentppo = _hub_loader("recurrentppo")
-load_maskableppo = _hub_loader("maskableppo")
 
 
 def save_expert(
@@ -133,7 +104,7 @@ def save_expert(
     from huggingface_sb3 import EnvironmentName, ModelName
 
     from sb3_expert.data.paths import check_output_path
-    from sb3_expert.experts.sb3 import ALGORITHMS
+    from sb3_expert.experts.registry import ALGORITHMS
 
     names = {cls: key for key, (_, cls) in ALGORITHMS.items()}
     algo = names.get(type(model).__name__) or next(

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_expert.errors import ExpertLoaderError
 
-__all__ = ["ExpertLoaderError", "PolicyLoaderFn", "Registry", "load_policy", "policy_registry"]
+__all__ = ["ALGORITHMS", "ExpertLoaderError", "PolicyLoaderFn", "Registry", "load_policy", "policy_registry"]
 
 T = TypeVar("T")
 
@@ -32,16 +32,26 @@ class PolicyLoaderFn(Protocol):
     def __call__(self, venv: VecEnv, **kwargs: Any) -> BasePolicy: ...
 
 
+class _Indirect(NamedTuple):
+    """A value to import when first looked up: ``module:attribute``, called with ``args`` if any."""
+
+    path: str
+    args: tuple[Any, ...]
+
+
 class Registry(Generic[T]):
     """Names to values, registered once each; values may be given as ``"module:attribute"`` and are
     then imported when first looked up."""
 
     def __init__(self, what: str) -> None:
         self.what = what
-        self._entries: dict[str, T | str] = {}
+        self._entries: dict[str, T | _Indirect] = {}
 
-    def register(self, key: str, value: T | None = None, *, indirect: str | None = None) -> None:
-        """Register ``value`` (or the dotted path ``indirect``) under ``key``.
+    def register(
+        self, key: str, value: T | None = None, *, indirect: str | None = None, args: tuple[Any, ...] = ()
+    ) -> None:
+        """Register ``value`` (or the dotted path ``indirect``) under ``key``. An ``indirect`` value
+        given ``args`` is a factory, called with them when first looked up.
 
         :raises ExpertLoaderError: when ``key`` is taken
         """
@@ -51,7 +61,10 @@ class Registry(Generic[T]):
             raise TypeError("register: expected exactly one of value and indirect")
         if key in self._entries:
             raise ExpertLoaderError(f"{self.what} {key!r} is already registered; pick another name")
-        self._entries[key] = value if value is not None else indirect  # type: ignore[assignment]
+        if indirect is not None:
+            self._entries[key] = _Indirect(indirect, tuple(args))
+        elif value is not None:
+            self._entries[key] = value
 
     def get(self, key: str) -> T:
         """The value under ``key`` (imported on first use).
@@ -61,9 +74,10 @@ class Registry(Generic[T]):
         if key not in self._entries:
             raise ExpertLoaderError(f"unknown {self.what} {key!r}; known: {', '.join(sorted(self._entries))}")
         value = self._entries[key]
-        if isinstance(value, str):
-            module, _, attribute = value.partition(":")
-            value = getattr(importlib.import_module(module), attribute)
+        if isinstance(value, _Indirect):
+            module, _, attribute = value.path.partition(":")
+            found = getattr(importlib.import_module(module), attribute)
+            value = found(*value.args) if value.args else found
             self._entries[key] = value
         return value
 
@@ -81,12 +95,18 @@ class Registry(Generic[T]):
 policy_registry: Registry[PolicyLoaderFn | Callable[..., BasePolicy]] = Registry("policy type")
 """The registry of expert types: ``ppo``, ``sac``, ..., ``ppo-huggingface``, ..., ``random``, ``zero``."""
 
-SB3_ALGOS = ("ppo", "a2c", "sac", "td3", "ddpg", "dqn")
-CONTRIB_ALGOS = ("tqc", "qrdqn", "trpo", "ars", "recurrentppo", "maskableppo")
+ALGORITHMS = {
+    **{name.lower(): ("stable_baselines3", name) for name in ("PPO", "A2C", "SAC", "TD3", "DDPG", "DQN")},
+    **{name.lower(): ("sb3_contrib", name) for name in ("TQC", "QRDQN", "TRPO", "ARS", "RecurrentPPO", "MaskablePPO")},
+}
+"""The algorithms whose saved models load as experts: name -> (package, class). The one list: the
+expert types ``<name>`` (a file) and ``<name>-huggingface`` (the Hub) are registered from it."""
 
-for _algo in SB3_ALGOS + CONTRIB_ALGOS:
-    policy_registry.register(_algo, indirect=f"sb3_expert.experts.sb3:load_{_algo}")
-    policy_registry.register(f"{_algo}-huggingface", indirect=f"sb3_expert.experts.huggingface:load_{_algo}")
+for _algo in ALGORITHMS:
+    policy_registry.register(_algo, indirect="sb3_expert.experts.sb3:file_loader", args=(_algo,))
+    policy_registry.register(
+        f"{_algo}-huggingface", indirect="sb3_expert.experts.huggingface:hub_loader", args=(_algo,)
+    )
 policy_registry.register("random", indirect="sb3_expert.experts.sb3:load_random")
 policy_registry.register("zero", indirect="sb3_expert.experts.sb3:load_zero")
 

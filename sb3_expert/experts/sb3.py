@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
@@ -24,7 +25,7 @@ from stable_baselines3.common.utils import ConstantSchedule
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_expert.errors import SpaceMismatchError
-from sb3_expert.experts.registry import ExpertLoaderError
+from sb3_expert.experts.registry import ALGORITHMS, ExpertLoaderError
 from sb3_expert.experts.safe_load import safe_custom_objects, safe_load_pickle
 
 __all__ = [
@@ -39,20 +40,6 @@ __all__ = [
     "load_vec_normalize",
 ]
 
-ALGORITHMS = {
-    "ppo": ("stable_baselines3", "PPO"),
-    "a2c": ("stable_baselines3", "A2C"),
-    "sac": ("stable_baselines3", "SAC"),
-    "td3": ("stable_baselines3", "TD3"),
-    "ddpg": ("stable_baselines3", "DDPG"),
-    "dqn": ("stable_baselines3", "DQN"),
-    "tqc": ("sb3_contrib", "TQC"),
-    "qrdqn": ("sb3_contrib", "QRDQN"),
-    "trpo": ("sb3_contrib", "TRPO"),
-    "ars": ("sb3_contrib", "ARS"),
-    "recurrentppo": ("sb3_contrib", "RecurrentPPO"),
-    "maskableppo": ("sb3_contrib", "MaskablePPO"),
-}
 VEC_NORMALIZE_NAMES = ("vec_normalize.pkl", "vecnormalize.pkl")
 POLICY_MODULES = {
     # the module of a saved model's policy class -> the algorithms whose models have it
@@ -285,7 +272,8 @@ class NormalizedPolicy(BasePolicy):
 
 
 class HardCodedPolicy(BasePolicy):
-    """A policy with no network: ``predict`` returns ``self.act(n)`` actions for a batch of ``n``."""
+    """A policy with no network: ``self.act(n)`` actions for a batch of ``n`` observations; SB3's own
+    ``BasePolicy.predict`` batches, reshapes and clips (as imitation's ``NonTrainablePolicy``)."""
 
     def __init__(self, venv: VecEnv) -> None:
         if not isinstance(venv, VecEnv):
@@ -298,23 +286,9 @@ class HardCodedPolicy(BasePolicy):
     def act(self, n: int) -> np.ndarray:
         raise NotImplementedError
 
-    def _predict(self, observation: Any, deterministic: bool = False) -> Any:
-        raise NotImplementedError("HardCodedPolicy acts through predict()")
-
-    def predict(
-        self,
-        observation: np.ndarray | dict[str, np.ndarray],
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = False,
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+    def _predict(self, observation: Any, deterministic: bool = False) -> th.Tensor:
         first = next(iter(observation.values())) if isinstance(observation, dict) else observation
-        space = self.observation_space
-        one_space = space.spaces[next(iter(observation))] if isinstance(observation, dict) else space  # type: ignore[attr-defined]
-        vectorized = np.ndim(first) > len(one_space.shape or ())
-        n = len(first) if vectorized else 1
-        actions = self.act(n)
-        return (actions if vectorized else actions[0]), state
+        return th.as_tensor(self.act(len(first)))
 
 
 class RandomPolicy(HardCodedPolicy):
@@ -351,7 +325,9 @@ def expert_policy(expert: ExpertModel, normalize: bool = True) -> BasePolicy:
     return NormalizedPolicy(model.policy, norm) if norm is not None and normalize and norm.norm_obs else model.policy
 
 
-def _file_loader(algo: str) -> Any:
+def file_loader(algo: str) -> Any:
+    """The loader of the expert type ``algo``: a saved model from a file."""
+
     def load(
         venv: VecEnv,
         path: str | os.PathLike[str],
@@ -371,17 +347,3 @@ def _file_loader(algo: str) -> Any:
         "code unless ``trust_remote_code=True``."
     )
     return load
-
-
-load_ppo = _file_loader("ppo")
-load_a2c = _file_loader("a2c")
-load_sac = _file_loader("sac")
-load_td3 = _file_loader("td3")
-load_ddpg = _file_loader("ddpg")
-load_dqn = _file_loader("dqn")
-load_tqc = _file_loader("tqc")
-load_qrdqn = _file_loader("qrdqn")
-load_trpo = _file_loader("trpo")
-load_ars = _file_loader("ars")
-load_recurrentppo = _file_loader("recurrentppo")
-load_maskableppo = _file_loader("maskableppo")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import weakref
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ def _raw_chain(venv: VecEnv) -> tuple[VecNormalize | None, VecTransposeImage | N
     return normalize, transpose
 
 
-class RecordExpert(BaseCallback):
+class RecordExpert(BaseCallback, contextlib.AbstractContextManager):
     """Record, while a model trains, what its environment received and emitted.
 
     ``model.learn(100_000, callback=RecordExpert("demos.h5"))`` records every sub-environment:
@@ -256,12 +256,7 @@ class RecordExpert(BaseCallback):
         if self._finalizer is not None:
             self._finalizer()
 
-    def __enter__(self) -> RecordExpert:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.spaces import Space
 
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.episodes import Episodes, Steps, close_unfinished, concat_parts
 from sb3_expert.data.hdf5 import HDF5Reader, HDF5Writer
 from sb3_expert.data.npz import load_npz, save_npz
 from sb3_expert.data.obs import ObsArray, allocate, concat, take
-from sb3_expert.data.paths import WriteLock, check_output_path, format_of
+from sb3_expert.data.paths import PathLike, WriteLock, check_output_path, format_of
 from sb3_expert.data.spaces import check_space
 
 if TYPE_CHECKING:
@@ -93,9 +94,12 @@ class Sink:
 
     def add(self, demos: Demonstrations) -> None:
         """Receive whole demonstrations (finished episodes)."""
+        demos = demos.with_estimated_final_obs()
+        final_obs = demos.final_obs
+        assert final_obs is not None
+        steps = Steps(demos.obs, demos.actions, demos.rewards, demos.episode_starts, dict(demos.infos))
         self.push(
-            Steps(demos.obs, demos.actions, demos.rewards, demos.episode_starts, dict(demos.infos)),
-            Episodes(demos.episode_returns, demos.episode_lengths, demos.terminated, demos.truncated, final_obs(demos)),
+            steps, Episodes(demos.episode_returns, demos.episode_lengths, demos.terminated, demos.truncated, final_obs)
         )
 
     def accepts(self, episode_return: float, length: int) -> bool:
@@ -163,14 +167,6 @@ class Sink:
         return steps, episodes
 
 
-def final_obs(demos: Demonstrations) -> ObsArray:
-    """The observation after each episode's last step (its last observation where none was recorded,
-    as SB2 files have none)."""
-    if demos.final_obs is not None:
-        return demos.final_obs
-    return take(demos.obs, demos.episode_offsets[1:] - 1)
-
-
 class FileSink(Sink):
     """Writes an ``.h5`` file as it goes (every ``chunk_size`` steps, and on :meth:`flush`).
 
@@ -180,27 +176,16 @@ class FileSink(Sink):
     :param compression: the HDF5 compression (see :class:`~sb3_expert.data.hdf5.HDF5Writer`)
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        *,
-        overwrite: bool = False,
-        append: bool = False,
-        compression: Any = "auto",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, path: PathLike, observation_space: Space, action_space: Space, **kwargs: Any) -> None:
+        options = {name: kwargs.pop(name) for name in ("overwrite", "append", "compression") if name in kwargs}
         super().__init__(observation_space, action_space, **kwargs)
         self.path = self.file = Path(path)
         self.writer = HDF5Writer(
             self.file,
             observation_space,
             action_space,
-            overwrite=overwrite,
-            append=append,
             metadata=self.metadata,
-            compression=compression,
+            **options,
         )
         self._drained = 0  # episodes of the file already drained
 
@@ -261,16 +246,8 @@ class MemorySink(Sink):
     :param append: add to an existing file (read now, rewritten on close)
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str] | None,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        *,
-        overwrite: bool = False,
-        append: bool = False,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, path: PathLike | None, observation_space: Space, action_space: Space, **kwargs: Any) -> None:
+        overwrite, append = kwargs.pop("overwrite", False), kwargs.pop("append", False)
         kwargs.pop("compression", None)  # an HDF5 setting
         super().__init__(observation_space, action_space, **kwargs)
         self.path = None if path is None else Path(path)
@@ -334,20 +311,8 @@ class MemorySink(Sink):
                 self._pending_final_obs,
             )
             episodes = Episodes(*(concat([a, b]) for a, b in zip(episodes, tail)))
-        return Demonstrations(
-            steps.obs,
-            steps.actions,
-            steps.rewards,
-            steps.starts,
-            observation_space=self.observation_space,
-            action_space=self.action_space,
-            episode_returns=episodes.returns,
-            episode_lengths=episodes.lengths,
-            terminated=episodes.terminated,
-            truncated=episodes.truncated,
-            final_obs=episodes.final_obs,
-            infos=steps.infos,
-            metadata=self.metadata,
+        return Demonstrations.from_parts(
+            steps, episodes, self.observation_space, self.action_space, metadata=self.metadata
         )
 
 

@@ -90,15 +90,9 @@ class Stream:
     def record(self, action: Any, reward: float) -> None:
         """Record one step: ``action`` chosen on ``last_obs``, then ``reward`` (the VecEnv recorders'
         path; the wrapper's is :meth:`record_step`)."""
-        i = self.i
-        if i == self.capacity:
+        if self.i == self.capacity:
             self._make_room()
-            i = self.i
-        try:
-            self.actions[i] = action
-        except (ValueError, TypeError) as e:
-            raise action_error(action, self.sink.action_space, e) from None
-        set_row(self.obs, i, self.last_obs)
+        i = self._put(action)
         self.rewards[i] = reward
         self.starts[i] = self.episode_steps == 0
         self.episode_steps += 1
@@ -112,12 +106,7 @@ class Stream:
 
         :return: what ``env_step`` returned
         """
-        i = self.i
-        try:
-            self.actions[i] = action
-        except (ValueError, TypeError) as e:
-            raise action_error(action, self.sink.action_space, e) from None
-        set_row(self.obs, i, self.last_obs)
+        i = self._put(action)
         result = env_step(action)
         obs, reward, terminated, truncated, info = result
         self.rewards[i] = reward
@@ -134,6 +123,16 @@ class Stream:
         if self.i == self.capacity:
             self.hand_over()
         return result
+
+    def _put(self, action: Any) -> int:
+        """Store ``action`` and the observation it was chosen on in the next row; return the row."""
+        i = self.i
+        try:
+            self.actions[i] = action
+        except (ValueError, TypeError) as e:
+            raise action_error(action, self.sink.action_space, e) from None
+        set_row(self.obs, i, self.last_obs)
+        return i
 
     def actions_out(self, n: int) -> np.ndarray:
         """The first ``n`` buffered actions in the action space's dtype (a copy).

@@ -122,15 +122,9 @@ class VecRecordDemonstrations(VecEnvWrapper):
         meta: dict[str, Any] = {"producer": {"recorder": "VecRecordDemonstrations", "n_envs": venv.num_envs}}
         if env_id:
             meta["env_id"] = env_id
-        self.sink = open_sink(
-            path,
-            venv.observation_space,
-            venv.action_space,
-            overwrite=overwrite,
-            append=append,
-            metadata={**meta, **(metadata or {})},
-            chunk_size=chunk_size,
-        )
+        meta.update(metadata or {})
+        spaces = (venv.observation_space, venv.action_space)
+        self.sink = open_sink(path, *spaces, overwrite=overwrite, append=append, metadata=meta, chunk_size=chunk_size)
         rows = buffer_rows(venv.observation_space, 256)
         exclusive = venv.num_envs == 1
         self.streams = [

@@ -80,15 +80,9 @@ class RecordDemonstrations(gym.Wrapper):
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(env)
-        self.sink = open_sink(
-            path,
-            env.observation_space,
-            env.action_space,
-            overwrite=overwrite,
-            append=append,
-            metadata=env_metadata(env, {"recorder": "RecordDemonstrations"}, metadata),
-            chunk_size=chunk_size,
-        )
+        meta = env_metadata(env, {"recorder": "RecordDemonstrations"}, metadata)
+        spaces = (env.observation_space, env.action_space)
+        self.sink = open_sink(path, *spaces, overwrite=overwrite, append=append, metadata=meta, chunk_size=chunk_size)
         self.stream = Stream(
             self.sink, exclusive=True, capacity=buffer_rows(env.observation_space, chunk_size), info_keys=info_keys
         )

@@ -6,7 +6,6 @@ import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 import h5py
@@ -33,7 +32,7 @@ from sb3_expert.errors import DemonstrationError, DemonstrationFileError, IndexO
 __all__ = ["HDF5Reader", "load_hdf5", "save_hdf5"]
 
 
-class HDF5Reader:
+class HDF5Reader(contextlib.AbstractContextManager):
     """A lazily opened ``.h5`` file: opening reads the header and per-episode tables only.
 
     Steps are read on demand (:meth:`get`, :meth:`load`), so a file larger than memory can serve
@@ -194,12 +193,7 @@ class HDF5Reader:
         if self._padded is not None:
             self._padded.close()
 
-    def __enter__(self) -> HDF5Reader:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -223,24 +217,7 @@ def save_hdf5(
     if not isinstance(demos, Demonstrations):
         raise TypeError(f"demos: expected a Demonstrations, got {type(demos).__name__}")
     target = check_output_path(path, overwrite=overwrite)
-    if demos.final_obs is None:
-        last = demos.episode_offsets[1:] - 1
-        obs = demos.obs
-        estimate = {k: v[last] for k, v in obs.items()} if isinstance(obs, dict) else obs[last]
-        demos = Demonstrations(
-            obs,
-            demos.actions,
-            demos.rewards,
-            demos.episode_starts,
-            observation_space=demos.observation_space,
-            action_space=demos.action_space,
-            episode_returns=demos.episode_returns,
-            terminated=demos.terminated,
-            truncated=demos.truncated,
-            final_obs=estimate,
-            infos=demos.infos,
-            metadata={**demos.metadata, "final_obs_estimated": True},
-        )
+    demos = demos.with_estimated_final_obs()
     with atomic_path(target) as tmp:
         writer = HDF5Writer(
             tmp,

@@ -7,7 +7,6 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 import h5py
@@ -36,7 +35,7 @@ from sb3_expert.errors import DemonstrationError, WriteFailedError
 __all__ = ["HDF5Writer"]
 
 
-class HDF5Writer:
+class HDF5Writer(contextlib.AbstractContextManager):
     """Append steps and episodes to an ``.h5`` file through one open file.
 
     Nothing is written per step: callers hand over batches (the recorders buffer a chunk of steps
@@ -381,10 +380,5 @@ class HDF5Writer:
         self._datasets.clear()
         self.file.flush()
 
-    def __enter__(self) -> HDF5Writer:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
