@@ -106,18 +106,28 @@ class Stream:
 
         :return: what ``env_step`` returned
         """
-        i = self._put(action)
+        i = self.i
+        try:
+            self.actions[i] = action
+        except (ValueError, TypeError) as e:
+            raise action_error(action, self.sink.action_space, e) from None
+        obs = self.obs
+        if isinstance(obs, dict):  # set_row, inlined: this is the wrapper's hot path
+            for key, rows in obs.items():
+                rows[i] = self.last_obs[key]
+        else:
+            obs[i] = self.last_obs
         result = env_step(action)
-        obs, reward, terminated, truncated, info = result
+        next_obs, reward, terminated, truncated, info = result
         self.rewards[i] = reward
         self.starts[i] = self.episode_steps == 0
         self.episode_steps += 1
         self.i = i + 1
-        self.last_obs = obs
+        self.last_obs = next_obs
         if self.info_keys:
             self.record_infos(info)
         if terminated or truncated:
-            self.end_episode(bool(terminated), bool(truncated and not terminated), obs)  # terminated wins, as in SB3
+            self.end_episode(bool(terminated), bool(truncated and not terminated), next_obs)  # terminated wins (SB3)
             if flush_every_episode:
                 self.hand_over(flush=True)
         if self.i == self.capacity:
