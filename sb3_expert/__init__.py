@@ -38,7 +38,14 @@ from sb3_expert.errors import (
     UnsupportedFormatVersionError,
     UnsupportedSpaceError,
 )
-from sb3_expert.experts import ExpertLoaderError, load_model, load_policy, policy_registry, save_expert
+from sb3_expert.experts import (
+    ExpertLoaderError,
+    load_from_hub_model,
+    load_model,
+    load_policy,
+    policy_registry,
+    save_expert,
+)
 from sb3_expert.record import (
     ActionError,
     RecordDemonstrations,
@@ -68,6 +75,7 @@ __all__ = [
     "VecRecordDemonstrations",
     "generate_expert_traj",
     # experts
+    "load_from_hub_model",
     "load_model",
     "load_policy",
     "policy_registry",

@@ -21,11 +21,9 @@ from stable_baselines3.common.preprocessing import is_image_space
 from sb3_expert.errors import SpaceMismatchError, UnsupportedSpaceError
 
 __all__ = [
-    "SUPPORTED_ACTION_SPACES",
     "SUPPORTED_LEAF_SPACES",
     "check_space",
     "check_spaces_match",
-    "describe_space",
     "infer_space",
     "is_image_observation",
     "row_nbytes",
@@ -35,7 +33,6 @@ __all__ = [
 ]
 
 SUPPORTED_LEAF_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-SUPPORTED_ACTION_SPACES = SUPPORTED_LEAF_SPACES
 
 
 def _leaf_names() -> str:
@@ -183,11 +180,6 @@ def space_from_json(text: str) -> spaces.Space:
     return _space_from_dict(json.loads(text))
 
 
-def describe_space(space: spaces.Space | None) -> str:
-    """A short human-readable description, for messages and ``sb3-expert info``."""
-    return "unknown" if space is None else str(space)
-
-
 # ------------------------------------------------------------------ comparison and inference
 
 
@@ -196,8 +188,9 @@ def _leaf_matches(expected: spaces.Space, got: spaces.Space, *, exact_box: bool)
         return False
     if isinstance(expected, spaces.Discrete):
         return bool(expected.n == got.n and expected.start == got.start)  # type: ignore[attr-defined]
-    if isinstance(expected, spaces.MultiDiscrete):
-        return bool(np.array_equal(expected.nvec, got.nvec))  # type: ignore[attr-defined]
+    if isinstance(expected, spaces.MultiDiscrete) and isinstance(got, spaces.MultiDiscrete):
+        same = np.array_equal(expected.nvec, got.nvec) and np.array_equal(expected.start, got.start)
+        return bool(same and expected.dtype == got.dtype)
     if expected.shape != got.shape or expected.dtype != got.dtype:
         return False
     if exact_box and isinstance(expected, spaces.Box) and isinstance(got, spaces.Box):
@@ -210,7 +203,7 @@ def check_spaces_match(
 ) -> None:
     """Raise :class:`SpaceMismatchError` when ``got`` cannot stand for ``expected``.
 
-    Types, shapes, dtypes, ``Discrete.n`` and ``MultiDiscrete.nvec`` must agree; ``Box`` bounds
+    Types, shapes, dtypes, ``Discrete.n`` and ``start``, ``MultiDiscrete.nvec`` and ``start`` must agree; ``Box`` bounds
     only with ``exact_box`` (SB2 files carry no bounds, so theirs are inferred as infinite).
 
     :param name: which space (``"observation_space"``)

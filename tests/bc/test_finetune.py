@@ -6,8 +6,8 @@ import torch as th
 from stable_baselines3 import PPO, SAC, TD3
 
 from sb3_expert import pretrain
-from sb3_expert.bc.finetune import ActorHook, prepare_finetuning
 from sb3_expert.bc.batches import discounted_returns
+from sb3_expert.bc.finetune import ActorHook, prepare_finetuning
 from sb3_expert.bc.replay import DemoReplayBuffer
 from tests.helpers import expert_demos
 
