@@ -35,6 +35,8 @@ __all__ = [
 
 
 def as_dataset(dataset: Any, *, validate: bool, seed: int | None) -> ExpertDataset:
+    """``dataset`` as an :class:`ExpertDataset` (a path or :class:`Demonstrations` wrapped, 80% of it
+    for training when ``validate``)."""
     if isinstance(dataset, ExpertDataset):
         return dataset
     if isinstance(dataset, Demonstrations):

@@ -18,8 +18,9 @@ from typing import Any, Literal
 import numpy as np
 from gymnasium import spaces
 
-from sb3_expert.data.demonstrations import Demonstrations, ObsArray
+from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.loader import DataLoader
+from sb3_expert.data.obs import ObsArray
 from sb3_expert.data.paths import check_input_path, format_of
 from sb3_expert.data.spaces import row_nbytes
 from sb3_expert.errors import DemonstrationError, EmptyDatasetError

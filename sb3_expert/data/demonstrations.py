@@ -293,12 +293,16 @@ class Demonstrations:
     ) -> Demonstrations:
         """Build from runs of :class:`~sb3_expert.data.episodes.Steps` and the
         :class:`~sb3_expert.data.episodes.Episodes` they make up; ``kwargs`` as the constructor's."""
-        ends: dict[str, Any] = dict(
-            zip(("episode_returns", "episode_lengths", "terminated", "truncated", "final_obs"), episodes)
-        )
-        spaces_: dict[str, Any] = {"observation_space": observation_space, "action_space": action_space}
+        names = ("episode_returns", "episode_lengths", "terminated", "truncated", "final_obs")
+        per_episode: dict[str, Any] = dict(zip(names, episodes), infos=steps.infos, **kwargs)
         return cls(
-            steps.obs, steps.actions, steps.rewards, steps.starts, **spaces_, infos=steps.infos, **ends, **kwargs
+            steps.obs,
+            steps.actions,
+            steps.rewards,
+            steps.starts,
+            observation_space=observation_space,
+            action_space=action_space,
+            **per_episode,
         )
 
     def with_estimated_final_obs(self) -> Demonstrations:

@@ -14,7 +14,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from gymnasium import spaces
 
-from sb3_expert.data.demonstrations import Demonstrations, ObsArray
+from sb3_expert.data.demonstrations import Demonstrations
+from sb3_expert.data.obs import ObsArray, concat, map_obs, take
 
 __all__ = [
     "Trajectory",
@@ -30,15 +31,8 @@ __all__ = [
 def _episode_obs(demos: Demonstrations, e: int) -> ObsArray:
     """Episode ``e``'s ``T + 1`` observations (its final observation last)."""
     a, b = demos.episode_offsets[e], demos.episode_offsets[e + 1]
-    final = demos.final_obs if demos.final_obs is not None else None
-
-    def join(obs: np.ndarray, fin: np.ndarray | None) -> np.ndarray:
-        last = obs[b - 1 : b] if fin is None else fin[e : e + 1]
-        return np.concatenate([obs[a:b], last])
-
-    if isinstance(demos.obs, dict):
-        return {k: join(v, None if final is None else final[k]) for k, v in demos.obs.items()}
-    return join(demos.obs, final)  # type: ignore[arg-type]
+    last = take(demos.obs, slice(b - 1, b)) if demos.final_obs is None else take(demos.final_obs, slice(e, e + 1))
+    return concat([take(demos.obs, slice(a, b)), last])
 
 
 def _from_episodes(
@@ -53,35 +47,27 @@ def _from_episodes(
     acts, rews, starts, terms, truncs = [], [], [], [], []
     for ep_obs, ep_acts, ep_rews, terminated, truncated in episodes:
         n = len(ep_acts)
-        if isinstance(ep_obs, dict):
-            obs.append({k: np.asarray(v)[:n] for k, v in ep_obs.items()})
-            final.append({k: np.asarray(v)[n : n + 1] for k, v in ep_obs.items()})
-        else:
-            obs.append(np.asarray(ep_obs)[:n])
-            final.append(np.asarray(ep_obs)[n : n + 1])
+        ep_obs = map_obs(ep_obs, np.asarray)
+        obs.append(take(ep_obs, slice(0, n)))
+        final.append(take(ep_obs, slice(n, n + 1)))
         acts.append(np.asarray(ep_acts))
         rews.append(np.asarray(ep_rews, np.float64))
         starts.append(np.arange(n) == 0)
         terms.append(terminated)
         truncs.append(truncated)
 
-    def cat(parts: list[Any]) -> Any:
-        if parts and isinstance(parts[0], dict):
-            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        return np.concatenate(parts)
-
     discrete = isinstance(action_space, spaces.Discrete)
-    actions = cat(acts).astype(action_space.dtype)
+    actions = concat(acts).astype(action_space.dtype)
     return Demonstrations(
-        cat(obs),
+        concat(obs),
         actions.reshape(-1) if discrete else actions,
-        cat(rews),
-        cat(starts),
+        concat(rews),
+        concat(starts),
         observation_space=observation_space,
         action_space=action_space,
         terminated=np.array(terms, bool),
         truncated=np.array(truncs, bool),
-        final_obs=cat(final),
+        final_obs=concat(final),
         metadata=metadata,
     )
 
@@ -102,7 +88,7 @@ def to_minari(demos: Demonstrations, dataset_id: str, *, env: Any = None, **kwar
     for e in range(demos.n_episodes):
         a, b = demos.episode_offsets[e], demos.episode_offsets[e + 1]
         ep_obs = _episode_obs(demos, e)
-        observations: Any = {k: list(v) for k, v in ep_obs.items()} if isinstance(ep_obs, dict) else list(ep_obs)
+        observations: Any = map_obs(ep_obs, list)
         buffers.append(
             EpisodeBuffer(
                 id=e,

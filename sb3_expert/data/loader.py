@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_expert.data.demonstrations import ObsArray
+from sb3_expert.data.obs import ObsArray, take
 
 __all__ = ["DataLoader"]
 
@@ -105,7 +105,7 @@ class DataLoader:
             batch = self.reader.get(idx, ("obs", "actions"))
             return batch["obs"], batch["actions"]
         obs = self.observations
-        obs_batch = {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]  # type: ignore[index]
+        obs_batch = take(obs, idx)
         return obs_batch, self.actions[idx]  # type: ignore[index]
 
     def __next__(self) -> tuple[ObsArray, np.ndarray]:

@@ -59,6 +59,8 @@ class Registry(Generic[T]):
             raise TypeError(f"key: expected a non-empty string, got {key!r}")
         if (value is None) == (indirect is None):
             raise TypeError("register: expected exactly one of value and indirect")
+        if args and indirect is None:
+            raise TypeError("args: only an indirect value (a factory) takes args")
         if key in self._entries:
             raise ExpertLoaderError(f"{self.what} {key!r} is already registered; pick another name")
         if indirect is not None:

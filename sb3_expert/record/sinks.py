@@ -9,7 +9,6 @@ Streams (:mod:`sb3_expert.record.streams`) push :class:`~sb3_expert.data.episode
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,9 +178,9 @@ class FileSink(Sink):
     def __init__(self, path: PathLike, observation_space: Space, action_space: Space, **kwargs: Any) -> None:
         options = {name: kwargs.pop(name) for name in ("overwrite", "append", "compression") if name in kwargs}
         super().__init__(observation_space, action_space, **kwargs)
-        self.path = self.file = Path(path)
+        self.path = Path(path)
         self.writer = HDF5Writer(
-            self.file,
+            self.path,
             observation_space,
             action_space,
             metadata=self.metadata,
@@ -214,19 +213,19 @@ class FileSink(Sink):
 
     def add(self, demos: Demonstrations) -> None:
         self.write()
-        self.writer.write(demos)
+        self.writer.write(demos.with_estimated_final_obs())
         self.n_steps += demos.n_steps
         self.n_episodes += demos.n_episodes
 
     def _stored(self) -> list[Demonstrations]:
         self.write()
-        with HDF5Reader(self.file) as reader:
+        with HDF5Reader(self.writer.path) as reader:
             return [reader.load()]
 
     def drain(self) -> Demonstrations:
         """The episodes written since the last drain, read back from the file."""
         self.write()
-        with HDF5Reader(self.file) as reader:
+        with HDF5Reader(self.writer.path) as reader:
             part = reader.load(first=self._drained)
             self._drained = reader.n_episodes
         return part
@@ -316,9 +315,7 @@ class MemorySink(Sink):
         )
 
 
-def open_sink(
-    path: str | os.PathLike[str] | None, observation_space: spaces.Space, action_space: spaces.Space, **kwargs: Any
-) -> Sink:
+def open_sink(path: PathLike | None, observation_space: Space, action_space: Space, **kwargs: Any) -> Sink:
     """A :class:`FileSink` for an ``.h5``/``.hdf5`` path, else a :class:`MemorySink` (``.npz`` or None);
     ``kwargs`` as the backends take them."""
     if path is not None and format_of(Path(path)) == "hdf5":

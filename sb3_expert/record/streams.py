@@ -106,17 +106,7 @@ class Stream:
 
         :return: what ``env_step`` returned
         """
-        i = self.i
-        try:
-            self.actions[i] = action
-        except (ValueError, TypeError) as e:
-            raise action_error(action, self.sink.action_space, e) from None
-        obs = self.obs
-        if isinstance(obs, dict):  # set_row, inlined: this is the wrapper's hot path
-            for key, rows in obs.items():
-                rows[i] = self.last_obs[key]
-        else:
-            obs[i] = self.last_obs
+        i = self._put(action)
         result = env_step(action)
         next_obs, reward, terminated, truncated, info = result
         self.rewards[i] = reward
@@ -141,7 +131,12 @@ class Stream:
             self.actions[i] = action
         except (ValueError, TypeError) as e:
             raise action_error(action, self.sink.action_space, e) from None
-        set_row(self.obs, i, self.last_obs)
+        obs = self.obs
+        if isinstance(obs, dict):  # set_row, inlined: both recorders' hot path
+            for key, rows in obs.items():
+                rows[i] = self.last_obs[key]
+        else:
+            obs[i] = self.last_obs
         return i
 
     def actions_out(self, n: int) -> np.ndarray:

@@ -148,3 +148,34 @@ def test_a_sink_refuses_bad_spaces_and_chunk_sizes_before_opening_a_file(tmp_pat
     with pytest.raises(ValueError, match="chunk_size"):
         open_sink(tmp_path / "a.h5", spaces.Discrete(2), spaces.Discrete(2), chunk_size=0)
     assert not (tmp_path / "a.h5").exists()
+
+
+@pytest.mark.parametrize("suffix", [None, ".h5"])
+def test_whole_demonstrations_without_final_obs_are_added_alike_by_both_backends(tmp_path, suffix):
+    from sb3_expert import Demonstrations
+
+    obs_space, act_space = spaces.Box(-np.inf, np.inf, (1,), np.float32), spaces.Discrete(2)
+    steps = _steps(4)
+    demos = Demonstrations(  # SB2 data: no final_obs
+        steps.obs,
+        np.zeros(4, np.int64),
+        steps.rewards,
+        steps.starts,
+        observation_space=obs_space,
+        action_space=act_space,
+    )
+    sink = open_sink(None if suffix is None else tmp_path / f"d{suffix}", obs_space, act_space)
+    sink.add(demos)
+    back = sink.drain()
+    assert back.n_steps == 4 and back.final_obs[:, 0].tolist() == [3.0]  # the last observation stands in
+    sink.close()
+
+
+def test_registry_refuses_args_without_a_factory():
+    from sb3_expert.experts.registry import Registry
+
+    registry: Registry[object] = Registry("thing")
+    with pytest.raises(TypeError, match="args: only an indirect value"):
+        registry.register("x", object(), args=(1,))
+    registry.register("y", indirect="builtins:dict", args=((("a", 1),),))
+    assert registry.get("y") == {"a": 1}

@@ -25,7 +25,7 @@ from sb3_expert.data.hdf5.layout import (
     tail_episodes,
 )
 from sb3_expert.data.hdf5.writer import HDF5Writer
-from sb3_expert.data.obs import ObsArray, concat
+from sb3_expert.data.obs import ObsArray, concat, take
 from sb3_expert.data.paths import atomic_path, check_input_path, check_output_path
 from sb3_expert.errors import DemonstrationError, DemonstrationFileError, IndexOutOfRangeError
 
@@ -165,7 +165,7 @@ class HDF5Reader(contextlib.AbstractContextManager):
         start = int(self.episode_lengths[:first].sum())
         rows, episodes = slice(start, start + int(self.episode_lengths[first:e].sum())), slice(first, e)
         final = self._final
-        final_e = {k: v[episodes] for k, v in final.items()} if isinstance(final, dict) else final[episodes]
+        final_e = take(final, episodes)
         with self._truncation_guard():
             return self._demonstrations(self.file, rows, episodes, final_e)
 

@@ -26,7 +26,7 @@ from sb3_expert.data.hdf5.layout import (
     open_error,
     tail_episodes,
 )
-from sb3_expert.data.obs import ObsArray
+from sb3_expert.data.obs import ObsArray, map_obs
 from sb3_expert.data.paths import WriteLock, check_output_path, temp_path
 from sb3_expert.data.spaces import check_space, check_spaces_match, is_image_observation, space_to_json, step_layout
 from sb3_expert.data.validation import check_finite, check_range
@@ -329,11 +329,7 @@ class HDF5Writer(contextlib.AbstractContextManager):
         with self._guard():
             slot = self._slot
             if pending_final_obs is not None:
-                batch = (
-                    {k: np.asarray(v)[None] for k, v in pending_final_obs.items()}
-                    if isinstance(pending_final_obs, dict)
-                    else np.asarray(pending_final_obs)[None]
-                )
+                batch = map_obs(pending_final_obs, lambda value: np.asarray(value)[None])
                 slot = 1 - self._slot
                 self._write_all(slot, self._obs_rows("pending_final_obs", batch, 1))
             self.file.flush()  # the data is out before any length refers to it
