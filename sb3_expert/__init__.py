@@ -29,17 +29,22 @@ from sb3_expert.data import (
     save_demonstrations,
 )
 from sb3_expert.errors import (
+    ActionError,
     DemonstrationError,
     DemonstrationFileError,
     DemonstrationFileNotFoundError,
     EmptyDatasetError,
+    ExpertLoaderError,
+    IndexOutOfRangeError,
     OutputExistsError,
+    OutputLockedError,
     SpaceMismatchError,
+    UnsafeModelError,
     UnsupportedFormatVersionError,
     UnsupportedSpaceError,
+    WriteFailedError,
 )
 from sb3_expert.experts import (
-    ExpertLoaderError,
     load_from_hub_model,
     load_model,
     load_policy,
@@ -47,7 +52,6 @@ from sb3_expert.experts import (
     save_expert,
 )
 from sb3_expert.record import (
-    ActionError,
     RecordDemonstrations,
     RecordExpert,
     VecRecordDemonstrations,
@@ -93,6 +97,10 @@ __all__ = [
     "pretrain",
     # errors
     "ActionError",
+    "WriteFailedError",
+    "UnsafeModelError",
+    "OutputLockedError",
+    "IndexOutOfRangeError",
     "DemonstrationError",
     "DemonstrationFileError",
     "DemonstrationFileNotFoundError",

@@ -107,7 +107,7 @@ def expert_demos(env_id: str, n_episodes: int, seed: int = 0, **make_kwargs: obj
         while not done:
             obs, _, terminated, truncated, _ = env.step(expert(obs))
             done = terminated or truncated
-    demos = env.demonstrations
+    demos = env.demonstrations()
     env.close()
     return demos
 

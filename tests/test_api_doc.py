@@ -66,3 +66,4 @@ def test_every_error_the_document_names_lives_in_errors():
     assert names == {n for n in errors.__all__}, names ^ set(errors.__all__)
     for name in names:
         assert issubclass(getattr(errors, name), (ValueError, TypeError))
+        assert getattr(sb3_expert, name) is getattr(errors, name), f"{name} is not importable from sb3_expert"

@@ -20,6 +20,7 @@ from sb3_expert.bc.normalize import vec_normalizer
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import ObsArray, map_obs, take
+from sb3_expert.data.source import StepSource, obs_chunks
 from sb3_expert.data.spaces import check_action_space, check_spaces_match, row_nbytes
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "SequenceBatches",
     "as_dataset",
     "check_dataset_spaces",
+    "check_sequence_data",
     "discounted_returns",
     "obs_tensor",
 ]
@@ -73,10 +75,19 @@ def check_dataset_spaces(model: BaseAlgorithm, dataset: ExpertDataset) -> bool:
         env_space, transposed = model.observation_space, False  # the data is already channels first
     what = f"the model ({type(model).__name__})"
     check_spaces_match(env_space, got_obs, name="observation_space", what=what)
-    demos = dataset.demonstrations
-    inferred = demos is not None and bool(demos.metadata.get("spaces_inferred"))
+    inferred = bool(dataset.source.metadata.get("spaces_inferred"))
     check_action_space(model.action_space, dataset.action_space, inferred=inferred, what=what)
     return transposed
+
+
+def check_sequence_data(bc: BCLoss, dataset: ExpertDataset) -> None:
+    """Raise TypeError when ``bc`` trains on whole episodes and ``dataset`` cannot give them (read
+    lazily, or split by transition)."""
+    if bc.sequence and (dataset.demonstrations is None or dataset.train_episodes is None):
+        raise TypeError(
+            f"dataset: {bc.name} trains on whole episodes; load the data in memory (in_memory=True) "
+            "and split it by episode (split='episode')"
+        )
 
 
 def obs_tensor(obs: ObsArray, device: th.device, transpose: bool) -> Obs:
@@ -119,20 +130,21 @@ class Batches:
 
 
 class LazyBatches:
-    """Rows read from an ``.h5`` file in windows of sorted indices (contiguous reads), each window
-    shuffled on the device: memory holds one window, never the whole dataset."""
+    """Rows read from a :class:`StepSource` (an ``.h5`` file read lazily) in windows of sorted
+    indices (contiguous reads), each window shuffled on the device: memory holds one window, never
+    the whole dataset."""
 
     def __init__(
         self,
         prepare: Any,
-        reader: Any,
+        source: StepSource,
         indices: np.ndarray,
         batch_size: int,
         seed: int | None,
         window_bytes: int = 64 * 2**20,
     ) -> None:
-        self.prepare, self.reader, self.batch_size = prepare, reader, batch_size
-        row_bytes = row_nbytes(reader.observation_space) + row_nbytes(reader.action_space)
+        self.prepare, self.source, self.batch_size = prepare, source, batch_size
+        row_bytes = row_nbytes(source.observation_space) + row_nbytes(source.action_space)
         window = max(batch_size, window_bytes // row_bytes)
         self.windows = [indices[i : i + window] for i in range(0, len(indices), window)]
         self.rng = np.random.default_rng(seed)
@@ -140,7 +152,7 @@ class LazyBatches:
 
     def __iter__(self) -> Iterator[tuple[Obs, tuple[th.Tensor, ...]]]:
         for w in self.rng.permutation(len(self.windows)):
-            rows = self.reader.get(self.windows[w], ("obs", "actions"))
+            rows = self.source.get(self.windows[w], ("obs", "actions"))
             obs, tensors = self.prepare(rows["obs"], rows["actions"])
             perm = th.as_tensor(self.rng.permutation(len(tensors[0])), device=tensors[0].device)
             for start in range(0, len(perm), self.batch_size):
@@ -200,7 +212,7 @@ class Cloner:
         self.batch_size, self.seed, self.warm = batch_size, seed, warm
         self.generator = th.Generator(device=self.device)
         self.generator.manual_seed(int(np.random.default_rng(seed).integers(2**62)))
-        self.normalizer = vec_normalizer(model, data.demonstrations)
+        self.normalizer = vec_normalizer(model, obs_chunks(data.source, np.arange(data.num_transition)))
         self.train = self.batches(data.train_indices)
         self.val = self.batches(data.val_indices) if len(data.val_indices) else None
 
@@ -220,7 +232,7 @@ class Cloner:
         if self.bc.sequence:
             return self.sequences(idx)
         if demos is None:
-            return LazyBatches(self.prepare, self.data.reader, idx, self.batch_size, self.seed)
+            return LazyBatches(self.prepare, self.data.source, idx, self.batch_size, self.seed)
         returns = None
         if self.warm:
             gamma = float(getattr(self.model, "gamma", 0.99))
@@ -230,12 +242,9 @@ class Cloner:
 
     def sequences(self, idx: np.ndarray) -> SequenceBatches:
         """Whole episodes for a sequence loss; ``idx`` holds whole episodes, in order."""
+        check_sequence_data(self.bc, self.data)
         demos = self.data.demonstrations
-        if demos is None or self.data.train_episodes is None:
-            raise TypeError(
-                f"dataset: {self.bc.name} trains on whole episodes; load the data in memory (in_memory=True) "
-                "and split it by episode (split='episode')"
-            )
+        assert demos is not None
         lengths = np.bincount(demos.episode_index[idx], minlength=demos.n_episodes)
         obs, tensors = self.prepare(take(demos.obs, idx), demos.actions[idx])
         return SequenceBatches(obs, tensors[0], lengths[lengths > 0], self.batch_size, self.generator)

@@ -31,7 +31,6 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
 from torch import nn
 
-from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import ObsArray
 
 __all__ = [
@@ -196,18 +195,20 @@ def fresh_statistics(rms: Any) -> bool:
     return bool(np.all(np.asarray(rms.count) <= 1.0))
 
 
-def vec_normalizer(model: BaseAlgorithm, demos: Demonstrations | None) -> Any:
+def vec_normalizer(model: BaseAlgorithm, observations: Iterable[ObsArray] = ()) -> Any:
     """The model's VecNormalize when it normalises observations, else None. Statistics still fresh
-    (a model that has not trained) are first fitted to the demonstrations, so that the clone and a
-    later ``learn()`` see observations normalised alike."""
+    (a model that has not trained) are first fitted to ``observations`` (chunks of demonstration
+    observations, read once), so that the clone and a later ``learn()`` see observations
+    normalised alike."""
     norm = model.get_vec_normalize_env()
     if norm is None or not norm.norm_obs:
         return None
-    if demos is not None:
-        if isinstance(norm.obs_rms, dict):
-            for key, rms in norm.obs_rms.items():
-                if fresh_statistics(rms):
-                    rms.update(demos.obs[key])
-        elif fresh_statistics(norm.obs_rms):
-            norm.obs_rms.update(demos.obs)
+    fresh = {
+        key: rms
+        for key, rms in (norm.obs_rms.items() if isinstance(norm.obs_rms, dict) else [(None, norm.obs_rms)])
+        if fresh_statistics(rms)
+    }
+    for chunk in observations if fresh else ():
+        for key, rms in fresh.items():
+            rms.update(np.asarray(chunk[key] if isinstance(chunk, dict) and key is not None else chunk))
     return norm

@@ -29,6 +29,7 @@ from sb3_expert.bc.batches import (
     Cloner,
     as_dataset,
     check_dataset_spaces,
+    check_sequence_data,
 )
 from sb3_expert.bc.finetune import (
     can_finetune,
@@ -42,8 +43,7 @@ from sb3_expert.bc.normalize import fit_obs_statistics, normalized_keys, standar
 from sb3_expert.bc.replay import DEMO_FRACTION
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations
-from sb3_expert.data.obs import take
-from sb3_expert.data.spaces import row_nbytes
+from sb3_expert.data.source import obs_chunks
 
 __all__ = ["PretrainMixin", "pretrain"]
 
@@ -62,13 +62,7 @@ def _standardize(model: BaseAlgorithm, data: ExpertDataset, logger: Any) -> None
     space = model.policy.observation_space
     if not normalized_keys(space):
         return
-    idx = data.train_indices
-    if data.demonstrations is not None:
-        chunks: Any = [take(data.demonstrations.obs, idx)]
-    else:
-        window = max(1, (64 * 2**20) // max(1, row_nbytes(space)))
-        chunks = (data.reader.get(idx[i : i + window], ("obs",))["obs"] for i in range(0, len(idx), window))
-    if standardize_observations(model, fit_obs_statistics(space, chunks)):
+    if standardize_observations(model, fit_obs_statistics(space, obs_chunks(data.source, data.train_indices))):
         logger.record("pretrain/normalize_obs", "fitted on the demonstrations")
 
 
@@ -93,6 +87,7 @@ def _check_args(
     adam_epsilon: Any,
     lr_decay: Any,
     max_grad_norm: Any,
+    vf_coef: Any,
 ) -> None:
     """Every argument, before anything touches the model."""
     if not isinstance(model, BaseAlgorithm):
@@ -110,6 +105,8 @@ def _check_args(
         raise ValueError(f"lr_decay: expected 'linear' or 'constant', got {lr_decay!r}")
     if max_grad_norm is not None and not _positive_number(max_grad_norm):
         raise ValueError(f"max_grad_norm: expected None or a number > 0, got {max_grad_norm!r}")
+    if not _positive_number(vf_coef):
+        raise ValueError(f"vf_coef: expected a number > 0, got {vf_coef!r}")
 
 
 def pretrain(
@@ -203,6 +200,7 @@ def pretrain(
         adam_epsilon=adam_epsilon,
         lr_decay=lr_decay,
         max_grad_norm=max_grad_norm,
+        vf_coef=vf_coef,
     )
     data = as_dataset(dataset, validate=val_interval is not None, seed=seed)
     transpose = check_dataset_spaces(model, data)
@@ -214,9 +212,11 @@ def pretrain(
             "value_warm_start: only feed-forward actor-critic policies have a value head to warm-start, "
             f"got {type(model.policy).__name__}"
         )
+    check_sequence_data(bc, data)
+    # everything is checked: from here on the model changes
     if bc.on_start is not None:
         bc.on_start(model)
-    if normalize_obs and vec_normalizer(model, None) is None:
+    if normalize_obs and vec_normalizer(model) is None:
         _standardize(model, data, logger)
     cloner = Cloner(model, bc, data, transpose, int(batch_size or data.batch_size), seed, value_warm_start)
     parameters = list(model.policy.parameters() if value_warm_start else bc.parameters())

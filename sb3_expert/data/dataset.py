@@ -22,6 +22,7 @@ from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.loader import DataLoader
 from sb3_expert.data.obs import ObsArray
 from sb3_expert.data.paths import check_input_path, format_of
+from sb3_expert.data.source import MemorySource, StepSource
 from sb3_expert.data.spaces import row_nbytes
 from sb3_expert.errors import DemonstrationError, EmptyDatasetError
 
@@ -113,17 +114,15 @@ class ExpertDataset:
         self.sequential_preprocessing = sequential_preprocessing
         self.seed = seed
         self.split = split
-        self.reader: Any = None
         self.train_episodes: np.ndarray | None = None
         self.val_episodes: np.ndarray | None = None
-        self.demonstrations: Demonstrations | None = None
-        source = self._open(expert_path, traj_data, observation_space, action_space, in_memory)
-        self._limit(source)
-        self.returns: np.ndarray = source.episode_returns[: self.num_traj]
+        self.source: StepSource = self._open(expert_path, traj_data, observation_space, action_space, in_memory)
+        self._limit()
+        self.returns: np.ndarray = self.source.episode_returns[: self.num_traj]
         self.avg_ret = float(self.returns.mean())
         self.std_ret = float(self.returns.std())
-        self.observation_space: spaces.Space = source.observation_space
-        self.action_space: spaces.Space = source.action_space
+        self.observation_space: spaces.Space = self.source.observation_space
+        self.action_space: spaces.Space = self.source.action_space
         rng = np.random.default_rng(seed)
         self.train_indices, self.val_indices = self._split_indices(rng)
         self._loader_seed = int(rng.integers(2**31))
@@ -135,47 +134,45 @@ class ExpertDataset:
 
     # ------------------------------------------------------------------ construction
 
+    @staticmethod
     def _open(
-        self,
         expert_path: str | os.PathLike[str] | None,
         traj_data: Demonstrations | Mapping[str, Any] | None,
         observation_space: spaces.Space | None,
         action_space: spaces.Space | None,
         in_memory: bool | None,
-    ) -> Any:
+    ) -> StepSource:
         if traj_data is not None:
             if isinstance(traj_data, Demonstrations):
-                self.demonstrations = traj_data
-            elif isinstance(traj_data, Mapping):
-                self.demonstrations = Demonstrations.from_sb2_dict(
-                    traj_data, observation_space=observation_space, action_space=action_space, source="traj_data"
+                return MemorySource(traj_data)
+            if isinstance(traj_data, Mapping):
+                return MemorySource(
+                    Demonstrations.from_sb2_dict(
+                        traj_data, observation_space=observation_space, action_space=action_space, source="traj_data"
+                    )
                 )
-            else:
-                raise TypeError(
-                    f"traj_data: expected a Demonstrations or SB2's dict of arrays, got {type(traj_data).__name__}"
-                )
-            return self.demonstrations
+            raise TypeError(
+                f"traj_data: expected a Demonstrations or SB2's dict of arrays, got {type(traj_data).__name__}"
+            )
         assert expert_path is not None
         fmt = format_of(expert_path, argument="expert_path")
         check_input_path(expert_path, argument="expert_path")
         if fmt == "npz":
             from sb3_expert.data.npz import load_npz
 
-            self.demonstrations = load_npz(expert_path, observation_space=observation_space, action_space=action_space)
-            return self.demonstrations
+            return MemorySource(load_npz(expert_path, observation_space=observation_space, action_space=action_space))
         from sb3_expert.data.hdf5 import HDF5Reader
 
         reader = HDF5Reader(expert_path)
         if in_memory is None:
             in_memory = reader.n_steps * row_nbytes(reader.observation_space) < _memory_bytes() // 4
-        if in_memory:
-            with reader:
-                self.demonstrations = reader.load()
-            return self.demonstrations
-        self.reader = reader
-        return reader
+        if not in_memory:
+            return reader
+        with reader:
+            return MemorySource(reader.load())
 
-    def _limit(self, source: Any) -> None:
+    def _limit(self) -> None:
+        source = self.source
         name = str(self.expert_path) if self.expert_path is not None else "traj_data"
         total = len(source.episode_lengths)
         if source.n_steps == 0 or total == 0:
@@ -188,8 +185,9 @@ class ExpertDataset:
         self.num_traj = total if self.traj_limitation == -1 else self.traj_limitation
         self.num_transition = int(source.episode_lengths[: self.num_traj].sum())
         self._episode_lengths = np.asarray(source.episode_lengths[: self.num_traj], dtype=np.int64)
-        if self.demonstrations is not None and self.num_traj < total:
-            self.demonstrations = self.demonstrations.first_episodes(self.num_traj)
+        demos = source.in_memory
+        if demos is not None and self.num_traj < total:
+            self.source = MemorySource(demos.first_episodes(self.num_traj))
 
     def _split_indices(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if self.split == "transition":
@@ -212,18 +210,14 @@ class ExpertDataset:
 
     def _loader(self, indices: np.ndarray, batch_size: int, stream: int) -> DataLoader:
         seed = None if self.seed is None else self._loader_seed + stream
-        if self.demonstrations is not None:
-            return DataLoader(
-                indices,
-                self.demonstrations.obs,
-                self.demonstrations.actions,
-                batch_size,
-                shuffle=self.randomize,
-                seed=seed,
-            )
-        return DataLoader(indices, None, None, batch_size, shuffle=self.randomize, seed=seed, reader=self.reader)
+        return DataLoader(indices, None, None, batch_size, shuffle=self.randomize, seed=seed, source=self.source)
 
     # ------------------------------------------------------------------ SB2 API
+
+    @property
+    def demonstrations(self) -> Demonstrations | None:
+        """The kept demonstrations in memory (None when read lazily from ``.h5``: see :attr:`source`)."""
+        return self.source.in_memory
 
     @property
     def observations(self) -> ObsArray | None:
@@ -293,8 +287,7 @@ class ExpertDataset:
 
     def close(self) -> None:
         """Close the ``.h5`` file read lazily, if any."""
-        if self.reader is not None:
-            self.reader.close()
+        self.source.close()
 
     def __len__(self) -> int:
         return self.num_transition

@@ -8,11 +8,11 @@ sorted read from an HDF5 file), so batches are made on demand, in the caller's t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
 from sb3_expert.data.obs import ObsArray, take
+from sb3_expert.data.source import StepSource
 
 __all__ = ["DataLoader"]
 
@@ -38,8 +38,9 @@ class DataLoader:
     :param sequential: ignored (SB2 compatibility: images are decoded when the file is read)
     :param partial_minibatch: keep the last, smaller batch of a pass (else drop it)
     :param seed: seed of the shuffling generator
-    :param reader: instead of ``observations`` / ``actions``, an :class:`~sb3_expert.data.hdf5.HDF5Reader`
-        to read batches from lazily
+    :param source: instead of ``observations`` / ``actions``, a
+        :class:`~sb3_expert.data.source.StepSource` to read batches from (an ``.h5`` file read lazily,
+        or demonstrations in memory)
 
     .. code-block:: python
 
@@ -64,16 +65,16 @@ class DataLoader:
         partial_minibatch: bool = True,
         *,
         seed: int | None = None,
-        reader: Any = None,
+        source: StepSource | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
-        if reader is None and (observations is None or actions is None):
-            raise TypeError("observations and actions: expected arrays (or reader=an HDF5Reader), got None")
+        if source is None and (observations is None or actions is None):
+            raise TypeError("observations and actions: expected arrays (or source=a StepSource), got None")
         self.original_indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         self.observations = observations
         self.actions = actions
-        self.reader = reader
+        self.source = source
         self.batch_size = int(batch_size)
         self.infinite_loop = infinite_loop
         self.shuffle = shuffle
@@ -101,12 +102,11 @@ class DataLoader:
 
     def gather(self, idx: np.ndarray) -> tuple[ObsArray, np.ndarray]:
         """The ``(obs, actions)`` rows ``idx``."""
-        if self.reader is not None:
-            batch = self.reader.get(idx, ("obs", "actions"))
+        if self.source is not None:
+            batch = self.source.get(idx, ("obs", "actions"))
             return batch["obs"], batch["actions"]
-        obs = self.observations
-        obs_batch = take(obs, idx)
-        return obs_batch, self.actions[idx]  # type: ignore[index]
+        assert self.actions is not None
+        return take(self.observations, idx), self.actions[idx]
 
     def __next__(self) -> tuple[ObsArray, np.ndarray]:
         if self._batch >= self.n_minibatches:

@@ -238,11 +238,13 @@ class RecordExpert(BaseCallback, contextlib.AbstractContextManager):
 
     # ------------------------------------------------------------------ results
 
-    @property
     def demonstrations(self) -> Demonstrations:
-        """Everything recorded so far (episodes still running included, as truncated)."""
+        """Everything recorded so far (episodes still running included, as truncated), read back: from the file
+        for an ``.h5`` recording, so this is a call that does I/O."""
         if self.sink is None:
-            raise RuntimeError("RecordExpert.demonstrations: nothing recorded yet; pass the callback to learn() first")
+            raise RuntimeError(
+                "RecordExpert.demonstrations(): nothing recorded yet; pass the callback to learn() first"
+            )
         return self.sink.demonstrations([] if self.sink.closed or self.done else self.streams)
 
     def flush(self) -> None:

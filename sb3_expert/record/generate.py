@@ -78,9 +78,9 @@ def _run_single(
                 action, state = act(obs, state, start)
                 obs, _, terminated, truncated, _ = recorder.step(action)
                 done, start = bool(terminated or truncated), np.zeros(1, bool)
-        return recorder.demonstrations
+        return recorder.demonstrations()
     except Exception as e:
-        raise _Interrupted(recorder.demonstrations, e) from e
+        raise _Interrupted(recorder.demonstrations(), e) from e
     finally:
         recorder.stop_recording()  # never closes the caller's env
 

@@ -160,9 +160,9 @@ class VecRecordDemonstrations(VecEnvWrapper):
         running episode's steps too; with several, a running episode is written when it ends)."""
         self.sink.flush(self.streams)
 
-    @property
     def demonstrations(self) -> Demonstrations:
-        """Everything recorded so far (episodes still running included, as truncated)."""
+        """Everything recorded so far (episodes still running included, as truncated), read back: from the file
+        for an ``.h5`` recording, so this is a call that does I/O."""
         return self.sink.demonstrations([] if self.sink.closed else self.streams)
 
     def stop_recording(self) -> None:

@@ -113,9 +113,9 @@ class RecordDemonstrations(gym.Wrapper):
             "(terminated or truncated); call reset() first"
         )
 
-    @property
     def demonstrations(self) -> Demonstrations:
-        """Everything recorded so far (an episode still running included, as truncated)."""
+        """Everything recorded so far (an episode still running included, as truncated), read back: from the file
+        for an ``.h5`` recording, so this is a call that does I/O."""
         return self.sink.demonstrations([] if self.sink.closed else [self.stream])
 
     def flush(self) -> None:

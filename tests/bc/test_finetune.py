@@ -137,7 +137,7 @@ def test_what_cannot_be_prepared_is_refused_before_training(demos, tmp_path):
         obs, _, terminated, truncated, _ = env.step(goal_expert(obs))
         if terminated or truncated:
             obs, _ = env.reset()
-    goal_demos = env.demonstrations
+    goal_demos = env.demonstrations()
     her = SAC("MultiInputPolicy", GoalPoint(), replay_buffer_class=HerReplayBuffer, policy_kwargs=dict(TINY))
     weights = [p.clone() for p in her.policy.parameters()]
     with pytest.raises(TypeError, match="HerReplayBuffer cannot be replaced"):

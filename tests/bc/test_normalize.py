@@ -151,7 +151,7 @@ def test_her_dict_observations():
         while not done:
             obs, _, terminated, truncated, _ = env.step(goal_expert(obs))
             done = terminated or truncated
-    demos = env.demonstrations
+    demos = env.demonstrations()
     assert sorted(normalized_keys(demos.observation_space)) == ["achieved_goal", "desired_goal", "observation"]
     model = SAC(
         "MultiInputPolicy",

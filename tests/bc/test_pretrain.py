@@ -175,6 +175,54 @@ def test_bad_arguments(cartpole_demos):
         pretrain(DQN("MlpPolicy", "CartPole-v1"), cartpole_demos, value_warm_start=True)
 
 
+def snapshot(model):
+    """What pretrain may change: the policy's weights and structure, its kwargs, VecNormalize's statistics."""
+    norm = model.get_vec_normalize_env()
+    stats = None if norm is None else (norm.obs_rms.mean.copy(), float(norm.obs_rms.count))
+    weights = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    return weights, repr(model.policy), dict(model.policy_kwargs), stats
+
+
+def same(a, b):
+    weights_a, *rest_a = a
+    weights_b, *rest_b = b
+    return (
+        weights_a.keys() == weights_b.keys()
+        and all(th.equal(weights_a[k], weights_b[k]) for k in weights_a)
+        and (str(rest_a) == str(rest_b))
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"lr_decay": "cosine"}, "lr_decay: expected 'linear' or 'constant', got 'cosine'"),
+        ({"vf_coef": -1}, "vf_coef: expected a number > 0, got -1"),
+        ({"max_grad_norm": 0}, "max_grad_norm: expected None or a number > 0"),
+        ({"batch_size": 0}, "batch_size: expected an integer >= 1"),
+        ({"finetune": "yes"}, "finetune"),
+        ({"value_warm_start": True, "model": "dqn"}, "value_warm_start"),
+        ({"vec_normalize": True, "lr_decay": "step"}, "lr_decay"),
+    ],
+)
+def test_a_refused_call_changes_nothing(cartpole_demos, kwargs, error):
+    """Every argument is checked before the model is touched: no standardisation wrapped in, no
+    VecNormalize statistics fitted, no weights moved."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    kwargs = dict(kwargs)
+    env = make_vec_env("CartPole-v1", n_envs=1)
+    if kwargs.pop("vec_normalize", False):
+        env = VecNormalize(env, norm_reward=False)
+    algo = DQN if kwargs.pop("model", "ppo") == "dqn" else PPO
+    model = algo("MlpPolicy", env, policy_kwargs={"net_arch": [8]}, seed=0)
+    before = snapshot(model)
+    with pytest.raises((ValueError, TypeError), match=error):
+        pretrain(model, cartpole_demos, n_epochs=1, **kwargs)
+    assert same(snapshot(model), before)
+
+
 def test_recurrent_ppo_clone_of_the_shipped_expert(tmp_path):
     sb3_contrib = pytest.importorskip("sb3_contrib")
     from sb3_expert import generate_expert_traj, load_demonstrations
@@ -203,8 +251,11 @@ def test_recurrent_ppo_sequences_are_masked_and_need_episodes(cartpole_demos):
     model = sb3_contrib.RecurrentPPO("MlpLstmPolicy", "CartPole-v1", policy_kwargs={"lstm_hidden_size": 8}, seed=0)
     short = cartpole_demos.first_episodes(3)
     pretrain(model, short, n_epochs=1, batch_size=600)  # episodes of unequal length padded together
+    fresh = sb3_contrib.RecurrentPPO("MlpLstmPolicy", "CartPole-v1", policy_kwargs={"lstm_hidden_size": 8}, seed=0)
+    before = snapshot(fresh)
     with pytest.raises(TypeError, match="whole episodes"):
-        pretrain(model, ExpertDataset(traj_data=short, split="transition", verbose=0), n_epochs=1)
+        pretrain(fresh, ExpertDataset(traj_data=short, split="transition", verbose=0), n_epochs=1)
+    assert same(snapshot(fresh), before)  # refused before standardisation was wrapped in
     with pytest.raises(TypeError, match="value_warm_start"):
         pretrain(model, short, n_epochs=1, value_warm_start=True)
 

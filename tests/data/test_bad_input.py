@@ -177,7 +177,7 @@ def test_a_fractional_discrete_action_is_refused_not_cast(tmp_path, where):
     with pytest.raises(
         DemonstrationError, match=r"actions: expected whole numbers for Discrete\(2\), got 0.7 at step 1"
     ):
-        env.demonstrations  # noqa: B018 - reading hands the buffer over
+        env.demonstrations()  # reading hands the buffer over
     with pytest.raises(DemonstrationError, match="expected whole numbers"):
         env.close()  # the step cannot be written as it is: said again, and the file is closed
     assert not list(tmp_path.glob(".d.h5*"))  # no lock left behind

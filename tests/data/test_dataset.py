@@ -10,6 +10,7 @@ from sb3_expert import (
     ExpertDataset,
     save_demonstrations,
 )
+from sb3_expert.data.source import StepSource
 from tests.helpers import CARTPOLE_ACT, CARTPOLE_OBS, FIXTURES, make_demos, needs_fixtures
 
 
@@ -61,7 +62,8 @@ def test_accepted_sources(tmp_path, source):
         seen.append(actions)
     train_steps = np.sort(dataset.train_indices)
     assert np.sort(np.concatenate(seen)).tolist() == np.sort(demos.actions[train_steps]).tolist()
-    assert (dataset.reader is not None) == (source == "h5_lazy")
+    assert (dataset.source.in_memory is None) == (source == "h5_lazy")
+    assert isinstance(dataset.source, StepSource)
     dataset.close()
 
 

@@ -64,8 +64,8 @@ def test_callback_equals_wrapper_inside_env(tmp_path, algo, env_id, n_envs, kwar
     path = tmp_path / "demos.h5"
     callback = RecordExpert(path)
     model.learn(256, callback=callback)
-    got = callback.demonstrations
-    assert_same_recording(got, [e.demonstrations for e in inner], exact_order=n_envs == 1)
+    got = callback.demonstrations()
+    assert_same_recording(got, [e.demonstrations() for e in inner], exact_order=n_envs == 1)
     assert got.metadata["producer"]["algorithm"] == algo.__name__ and got.metadata["env_id"] == env_id
     # flushed at the end of training: the file is readable before close()
     with HDF5Reader(path) as reader:
@@ -79,9 +79,9 @@ def test_ppo_box_records_clipped_actions():
     model = PPO("MlpPolicy", venv, policy_kwargs=tiny(log_std_init=2.0), n_steps=64, batch_size=64, seed=0)
     callback = RecordExpert()
     model.learn(64, callback=callback)
-    actions = callback.demonstrations.actions
+    actions = callback.demonstrations().actions
     assert np.abs(actions).max() <= 2.0 and (np.abs(actions) == 2.0).any()  # wide Gaussian: clipping happened
-    np.testing.assert_array_equal(actions, inner[0].demonstrations.actions)
+    np.testing.assert_array_equal(actions, inner[0].demonstrations().actions)
 
 
 @pytest.mark.parametrize("algo", [PPO, SAC])
@@ -92,8 +92,8 @@ def test_vecnormalize_raw_obs_and_rewards(algo):
     model = algo("MlpPolicy", norm, policy_kwargs=tiny(), seed=0, **kwargs)
     callback = RecordExpert()
     model.learn(256, callback=callback)
-    got = callback.demonstrations
-    assert_same_recording(got, [inner[0].demonstrations], exact_order=True)
+    got = callback.demonstrations()
+    assert_same_recording(got, [inner[0].demonstrations()], exact_order=True)
     assert np.abs(got.obs).max() > 1.5  # raw (Pendulum's angular velocity reaches beyond normalised scale)
 
 
@@ -103,11 +103,11 @@ def test_second_learn_appends_and_limits(tmp_path):
     path = tmp_path / "d.h5"
     with RecordExpert(path) as callback:
         model.learn(64, callback=callback)
-        first = callback.demonstrations.n_steps
+        first = callback.demonstrations().n_steps
         model.learn(64, callback=callback, reset_num_timesteps=False)
-        assert callback.demonstrations.n_steps == first + 64
+        assert callback.demonstrations().n_steps == first + 64
     demos = load_demonstrations(path)
-    assert_same_recording(demos, [inner[0].demonstrations], exact_order=True)
+    assert_same_recording(demos, [inner[0].demonstrations()], exact_order=True)
 
 
 def test_max_steps_max_episodes_min_return_start_at():
@@ -115,17 +115,17 @@ def test_max_steps_max_episodes_min_return_start_at():
     model = PPO("MlpPolicy", venv, policy_kwargs=tiny(), n_steps=64, batch_size=64, n_epochs=1, seed=0)
     steps = RecordExpert(max_steps=100)
     model.learn(256, callback=steps)
-    assert steps.demonstrations.n_steps == 100 and steps.done
+    assert steps.demonstrations().n_steps == 100 and steps.done
     episodes = RecordExpert(max_episodes=5)
     model.learn(512, callback=episodes)
-    demos = episodes.demonstrations
+    demos = episodes.demonstrations()
     assert demos.n_episodes == 5 and demos.terminated.all()  # the episodes still running were dropped
     good = RecordExpert(min_return=20)
     model.learn(512, callback=good)
-    assert good.demonstrations.n_episodes > 0 and (good.demonstrations.episode_returns >= 20).all()
+    assert good.demonstrations().n_episodes > 0 and (good.demonstrations().episode_returns >= 20).all()
     late = RecordExpert(start_at=model.num_timesteps + 200)
     model.learn(512, callback=late, reset_num_timesteps=False)
-    d = late.demonstrations
+    d = late.demonstrations()
     assert 0 < d.n_steps < 3 * 512 - 3 * 200 + 3
 
 
@@ -153,7 +153,7 @@ def test_sb3_contrib_algorithms(name, env_id, kwargs):
     model = getattr(sb3_contrib, name)(policy, venv, policy_kwargs=tiny(**extra), seed=0, **kwargs)
     callback = RecordExpert()
     model.learn(128, callback=callback)
-    assert_same_recording(callback.demonstrations, [inner[0].demonstrations], exact_order=True)
+    assert_same_recording(callback.demonstrations(), [inner[0].demonstrations()], exact_order=True)
 
 
 def test_maskable_ppo():
@@ -165,4 +165,4 @@ def test_maskable_ppo():
     model = sb3_contrib.MaskablePPO("MlpPolicy", venv, policy_kwargs=tiny(), n_steps=32, batch_size=32, seed=0)
     callback = RecordExpert()
     model.learn(64, callback=callback)
-    assert_same_recording(callback.demonstrations, [e.demonstrations for e in inner], exact_order=False)
+    assert_same_recording(callback.demonstrations(), [e.demonstrations() for e in inner], exact_order=False)

@@ -33,7 +33,7 @@ def single_env_episodes(seed, n_steps):
         obs, _, terminated, truncated, _ = env.step(policy(obs)[()])
         if terminated or truncated:
             obs, _ = env.reset()
-    demos = env.demonstrations
+    demos = env.demonstrations()
     env.close()
     return demos
 
@@ -49,7 +49,7 @@ def test_vec_equals_single_envs(tmp_path, vec_cls):
     obs = rec.reset()
     for _ in range(n_steps):
         obs, _, _, _ = rec.step(policy(obs))
-    in_memory = rec.demonstrations
+    in_memory = rec.demonstrations()
     rec.close()
     on_disk = load_demonstrations(path)
     singles = [single_env_episodes(seed + i, n_steps) for i in range(n_envs)]
@@ -70,7 +70,7 @@ def test_single_env_vec_and_reset_mid_episode():
     rec.reset()
     for _ in range(3):
         obs, *_ = rec.step(policy(obs))
-    demos = rec.demonstrations
+    demos = rec.demonstrations()
     assert demos.episode_lengths.tolist() == [5, 3] and demos.truncated.all()
     rec.close()
 

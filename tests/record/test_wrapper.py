@@ -58,7 +58,7 @@ def recorded(env_id, n_steps, seed, path=None, **kwargs):
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated or truncated:
             env.reset()
-    demos = env.demonstrations
+    demos = env.demonstrations()
     env.close()
     return demos
 
@@ -117,7 +117,7 @@ def test_mid_episode_reset_truncates_and_step_after_end_raises():
             break
     with pytest.raises(ResetNeeded, match="after an episode ended"):
         env.step(0)
-    demos = env.demonstrations
+    demos = env.demonstrations()
     assert demos.episode_lengths[0] == 2 and demos.truncated[0] and not demos.terminated[0]
     assert demos.terminated[1] and not demos.truncated[1]
 
@@ -254,7 +254,7 @@ def test_play_with_scripted_keys():
             pygame.event.post(pygame.event.Event(pygame.QUIT))
 
     play(env, keys_to_action={(pygame.K_LEFT,): 0, (pygame.K_RIGHT,): 1}, noop=0, fps=1000, seed=0, callback=callback)
-    demos = env.demonstrations
+    demos = env.demonstrations()
     assert demos.n_steps == len(pressed) >= 60
     np.testing.assert_array_equal(demos.actions, pressed)
     assert set(pressed) == {0, 1}
@@ -311,13 +311,13 @@ def test_flush_or_read_right_after_reset(tmp_path, where, how):
         if how == "flush":
             env.flush()
         else:
-            assert env.demonstrations.n_episodes == episode
+            assert env.demonstrations().n_episodes == episode
         done, n = False, 0
         while not done:
             obs, _, terminated, truncated, _ = env.step(int(obs[2] > 0))
             done, n = terminated or truncated, n + 1
         lengths.append(n)
-    demos = env.demonstrations
+    demos = env.demonstrations()
     env.close()
     np.testing.assert_array_equal(demos.episode_lengths, lengths)
     if path is not None:

@@ -132,6 +132,11 @@ class HDF5Reader(contextlib.AbstractContextManager):
     def __len__(self) -> int:
         return self.n_steps
 
+    @property
+    def in_memory(self) -> None:
+        """None: rows are read from the file on demand (a :class:`~sb3_expert.data.source.StepSource`)."""
+        return None
+
     def get(self, indices: Sequence[int] | np.ndarray, fields: Sequence[str] = ("obs", "actions")) -> dict[str, Any]:
         """Rows ``indices`` (any order, repeats allowed) of the per-step ``fields``.
 
