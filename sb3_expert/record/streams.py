@@ -109,8 +109,7 @@ class Stream:
         i = self._put(action)
         result = env_step(action)
         next_obs, reward, terminated, truncated, info = result
-        self.rewards[i] = reward
-        self.starts[i] = self.episode_steps == 0
+        self.rewards[i] = reward  # episode starts: begin() marks them, hand_over() moves the mark
         self.episode_steps += 1
         self.i = i + 1
         self.last_obs = next_obs
