@@ -1,0 +1,198 @@
+"""Fine-tuning after behaviour cloning: ``pretrain`` then ``learn()``, beside the same algorithm from scratch.
+
+For each task it records 10 deterministic episodes of the rl-zoo expert in ``../shared/fixtures/rl-zoo``
+(SAC HalfCheetah and TQC Walker2d, evaluated on the v5 environments; PPO CartPole; SAC Pendulum),
+then for each seed and each variant:
+
+- ``finetune``: ``pretrain(model, demos, n_epochs=100, finetune=True)`` (off-policy models: the
+  critic fitted to the clone, entropy started low, no random warm-up, demonstrations kept in the
+  replay buffer, the actor held then tied to them; see ``sb3_expert.bc.finetune``), then ``learn()``;
+- ``pretrain``: ``pretrain(model, demos, n_epochs=100)`` as it is, then ``learn()``; for PPO also
+  ``pretrain value_warm_start`` (the value head fitted to the demonstrations' returns);
+- ``scratch``: the same algorithm, default hyperparameters, ``learn()`` only;
+
+evaluating the model (deterministic, ``--eval-episodes`` episodes of a plain environment) before
+``learn()`` and every ``--every`` steps up to ``--steps``. It prints each variant's mean curve over
+the seeds, the lowest ratio to the clone along it, the final ratio to the clone and to scratch, and
+writes the curves to ``finetune.png`` (with matplotlib).
+
+Run: ``python benchmarks/bench_finetune.py [--tasks HalfCheetah-v5/SAC ...] [--seeds 0 1 2]``
+(the full table: about 4 hours on 2 cores; one MuJoCo task and seed, three variants: about 25 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "rl-zoo"
+EXPERTS = {
+    "HalfCheetah-v5": ("sac", "sac/HalfCheetah-v3_1"),
+    "Walker2d-v5": ("tqc", "tqc/Walker2d-v3_1"),
+    "CartPole-v1": ("ppo", "ppo/CartPole-v1_1"),
+    "Pendulum-v1": ("sac", "sac/Pendulum-v1_1"),
+}
+TASKS = (
+    "HalfCheetah-v5/SAC",
+    "HalfCheetah-v5/TD3",
+    "Walker2d-v5/SAC",
+    "Walker2d-v5/TD3",
+    "CartPole-v1/PPO",
+    "Pendulum-v1/PPO",
+)
+OFF_POLICY_VARIANTS = ("finetune", "pretrain", "scratch")
+PPO_VARIANTS = ("pretrain", "pretrain value_warm_start", "scratch")
+N_DEMOS = 10
+
+
+def record(env_id: str, folder: str) -> tuple[str, float]:
+    """10 deterministic expert episodes of ``env_id`` into an ``.npz`` in ``folder``; a random
+    policy's mean return (the zero of the ratios)."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_expert import generate_expert_traj, load_policy
+
+    algo, run = EXPERTS[env_id]
+    venv = make_vec_env(env_id, n_envs=1, seed=0)
+    path = f"{folder}/{env_id}.npz"
+    generate_expert_traj(load_policy(algo, venv, path=FIXTURES / run), path, venv, n_episodes=N_DEMOS)
+    env = make_vec_env(env_id, n_envs=1, seed=1)
+    random_returns = []
+    for _ in range(5):
+        env.reset()
+        total, done = 0.0, False
+        while not done:
+            _, reward, dones, _ = env.step(np.array([env.action_space.sample()]))
+            total, done = total + float(reward[0]), bool(dones[0])
+        random_returns.append(total)
+    return path, float(np.mean(random_returns))
+
+
+def curve(task: str, variant: str, seed: int, path: str, steps: int, every: int, n_eval: int) -> list[float]:
+    """Mean evaluation returns: before ``learn()``, then every ``every`` steps."""
+    import torch as th
+
+    th.set_num_threads(1)
+    from stable_baselines3 import PPO, SAC, TD3
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from sb3_expert import pretrain
+
+    env_id, algo = task.split("/")
+    eval_env = make_vec_env(env_id, n_envs=1, seed=1000 + seed)
+    model = {"SAC": SAC, "TD3": TD3, "PPO": PPO}[algo]("MlpPolicy", make_vec_env(env_id, seed=seed), seed=seed)
+    if variant != "scratch":
+        options = {"finetune": {"finetune": True}, "pretrain value_warm_start": {"value_warm_start": True}}
+        pretrain(model, path, n_epochs=100, seed=seed, verbose=0, **options.get(variant, {}))
+
+    def evaluate() -> float:
+        return float(evaluate_policy(model, eval_env, n_eval_episodes=n_eval, deterministic=True)[0])
+
+    returns = [evaluate()]
+
+    class Every(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps % every == 0 and self.num_timesteps <= steps:
+                returns.append(evaluate())
+            return True
+
+    model.learn(steps, callback=Every())
+    return returns
+
+
+def plot(curves: dict[tuple[str, str], np.ndarray], every: int, out: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib is not installed: no plot)")
+        return
+    tasks = sorted({task for task, _ in curves}, key=TASKS.index)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.5), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        for (t, variant), returns in curves.items():
+            if t == task:
+                x = np.arange(returns.shape[1]) * every
+                ax.plot(x, returns.mean(0), label=variant)
+                ax.fill_between(x, returns.min(0), returns.max(0), alpha=0.15)
+        ax.set_title(task)
+        ax.set_xlabel("steps of learn()")
+        ax.set_ylabel("return")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out)
+    print(f"curves written to {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--variants", nargs="+", default=None, help="default: all of the task's algorithm")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--every", type=int, default=2_000)
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--plot", default="finetune.png")
+    args = parser.parse_args()
+    if not FIXTURES.is_dir():
+        raise SystemExit(f"needs the rl-zoo fixtures at {FIXTURES}")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder, ProcessPoolExecutor(args.workers) as pool:
+        env_ids = sorted({task.split("/")[0] for task in args.tasks})
+        recorded = dict(zip(env_ids, pool.map(record, env_ids, [folder] * len(env_ids)), strict=True))
+        jobs = {}
+        for task in args.tasks:
+            variants = PPO_VARIANTS if task.endswith("/PPO") else OFF_POLICY_VARIANTS
+            for variant in [v for v in variants if args.variants is None or v in args.variants]:
+                for seed in args.seeds:
+                    path = recorded[task.split("/")[0]][0]
+                    job = (task, variant, seed, path, args.steps, args.every, args.eval_episodes)
+                    jobs[task, variant, seed] = pool.submit(curve, *job)
+        for future in as_completed(jobs.values()):  # each curve as it comes (a long run can be stopped)
+            key = next(k for k, f in jobs.items() if f is future)
+            print(f"{key[0]} {key[1]} seed {key[2]}: " + " ".join(f"{v:,.0f}" for v in future.result()), flush=True)
+        runs: dict[tuple[str, str], list[list[float]]] = {}
+        for (task, variant, _), future in jobs.items():
+            runs.setdefault((task, variant), []).append(future.result())
+    curves = {key: np.array(returns) for key, returns in runs.items()}
+    checkpoints = np.arange(args.steps // args.every + 1) * args.every
+    print(f"{N_DEMOS} expert episodes; pretrain(n_epochs=100); {args.eval_episodes} evaluation episodes per point;")
+    print(f"seeds {args.seeds}; mean over seeds. Ratios count from a random policy's return (its zero):")
+    print("'min/clone' is the lowest point after the clone over the clone, 'final/...' the last point")
+    for task in args.tasks:
+        env_id = task.split("/")[0]
+        zero = recorded[env_id][1]
+        print(
+            f"\n{task} (random {zero:,.0f}): return at steps of learn() " + " ".join(f"{c:>7,d}" for c in checkpoints)
+        )
+        scratch = curves.get((task, "scratch"))
+        for (t, variant), returns in curves.items():
+            if t != task:
+                continue
+            mean = returns.mean(0) - zero
+            line = f"  {variant:26s}" + " ".join(f"{v + zero:7,.0f}" for v in mean)
+            if variant != "scratch":
+                line += f"   min/clone {mean[1:].min() / mean[0]:5.2f}  final/clone {mean[-1] / mean[0]:5.2f}"
+                if scratch is not None:
+                    line += f"  final/scratch {mean[-1] / (scratch.mean(0)[-1] - zero):5.2f}"
+            print(line)
+            per_seed = "; ".join(" ".join(f"{v:,.0f}" for v in run) for run in returns)
+            print(f"  {'':26s}per seed: {per_seed}")
+    print(f"\n{time.perf_counter() - start:.0f} s")
+    if args.plot:
+        plot(curves, args.every, args.plot)
+
+
+if __name__ == "__main__":
+    main()
