@@ -29,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from common import random_return
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "rl-zoo"
 EXPERTS = {"HalfCheetah-v5": ("sac", "sac/HalfCheetah-v3_1"), "Walker2d-v5": ("tqc", "tqc/Walker2d-v3_1")}
@@ -47,16 +48,7 @@ def record(env_id: str, folder: str) -> tuple[str, float, float]:
     expert = load_policy(algo, venv, path=FIXTURES / run)
     path = f"{folder}/{env_id}.npz"
     returns = generate_expert_traj(expert, path, venv, n_episodes=N_DEMOS)["episode_returns"]
-    env = make_vec_env(env_id, n_envs=1, seed=1)
-    random_returns = []
-    for _ in range(N_EVAL):
-        env.reset()
-        total, done = 0.0, False
-        while not done:
-            _, reward, dones, _ = env.step(np.array([env.action_space.sample()]))
-            total, done = total + float(reward[0]), bool(dones[0])
-        random_returns.append(total)
-    return path, float(np.mean(returns)), float(np.mean(random_returns))
+    return path, float(np.mean(returns)), random_return(make_vec_env(env_id, n_envs=1, seed=1), N_EVAL)
 
 
 def clone(env_id: str, path: str, student: str, seed: int) -> tuple[float, float]:

@@ -30,6 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from common import random_return
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "rl-zoo"
 EXPERTS = {"HalfCheetah-v5": ("sac", "sac/HalfCheetah-v3_1"), "Walker2d-v5": ("tqc", "tqc/Walker2d-v3_1")}
@@ -51,13 +52,7 @@ def reference_returns(env_id: str) -> tuple[float, float]:
 
     env = make_vec_env(env_id, n_envs=1, seed=1)
     expert_return, _ = evaluate_policy(_expert(env_id, env), env, n_eval_episodes=N_EVAL)  # type: ignore[arg-type]
-
-    class Random:
-        def predict(self, obs, state=None, episode_start=None, deterministic=True):
-            return np.array([env.action_space.sample() for _ in range(len(obs))]), None
-
-    random_return, _ = evaluate_policy(Random(), env, n_eval_episodes=N_EVAL)  # type: ignore[arg-type]
-    return float(expert_return), float(random_return)
+    return float(expert_return), random_return(env, N_EVAL)
 
 
 def run_dagger(env_id: str, seed: int) -> tuple[list[tuple[int, float]], float]:

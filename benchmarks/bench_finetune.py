@@ -30,6 +30,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
+from common import random_return
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "rl-zoo"
 EXPERTS = {
@@ -62,16 +63,7 @@ def record(env_id: str, folder: str) -> tuple[str, float]:
     venv = make_vec_env(env_id, n_envs=1, seed=0)
     path = f"{folder}/{env_id}.npz"
     generate_expert_traj(load_policy(algo, venv, path=FIXTURES / run), path, venv, n_episodes=N_DEMOS)
-    env = make_vec_env(env_id, n_envs=1, seed=1)
-    random_returns = []
-    for _ in range(5):
-        env.reset()
-        total, done = 0.0, False
-        while not done:
-            _, reward, dones, _ = env.step(np.array([env.action_space.sample()]))
-            total, done = total + float(reward[0]), bool(dones[0])
-        random_returns.append(total)
-    return path, float(np.mean(random_returns))
+    return path, random_return(make_vec_env(env_id, n_envs=1, seed=1), 5)
 
 
 def curve(task: str, variant: str, seed: int, path: str, steps: int, every: int, n_eval: int) -> list[float]:

@@ -242,9 +242,8 @@ class Cloner:
 
     def sequences(self, idx: np.ndarray) -> SequenceBatches:
         """Whole episodes for a sequence loss; ``idx`` holds whole episodes, in order."""
-        check_sequence_data(self.bc, self.data)
         demos = self.data.demonstrations
-        assert demos is not None
+        assert demos is not None  # pretrain ran check_sequence_data before changing the model
         lengths = np.bincount(demos.episode_index[idx], minlength=demos.n_episodes)
         obs, tensors = self.prepare(take(demos.obs, idx), demos.actions[idx])
         return SequenceBatches(obs, tensors[0], lengths[lengths > 0], self.batch_size, self.generator)

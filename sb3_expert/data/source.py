@@ -15,7 +15,7 @@ from gymnasium import spaces
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import ObsArray, take
 from sb3_expert.data.spaces import row_nbytes
-from sb3_expert.errors import IndexOutOfRangeError
+from sb3_expert.data.validation import step_indices
 
 __all__ = ["MemorySource", "StepSource", "obs_chunks"]
 
@@ -71,9 +71,7 @@ class MemorySource:
     def get(self, indices: Sequence[int] | np.ndarray, fields: Sequence[str] = ("obs", "actions")) -> dict[str, Any]:
         """Rows ``indices`` of ``fields`` (``obs``, ``actions``, ``rewards``, ``episode_starts``,
         ``infos/<key>``), as :meth:`HDF5Reader.get <sb3_expert.data.hdf5.HDF5Reader.get>` returns them."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if idx.size and (idx.min() < 0 or idx.max() >= self.n_steps):
-            raise IndexOutOfRangeError(f"indices: expected values in [0, {self.n_steps}), got {idx.min()}..{idx.max()}")
+        idx = step_indices(indices, self.n_steps)
         demos = self.demonstrations
         out: dict[str, Any] = {}
         for name in fields:

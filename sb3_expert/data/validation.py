@@ -6,7 +6,7 @@ what it got and, for values, the first bad row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ from gymnasium import spaces
 
 from sb3_expert.data.obs import ObsArray
 from sb3_expert.data.spaces import step_layout
-from sb3_expert.errors import DemonstrationError
+from sb3_expert.errors import DemonstrationError, IndexOutOfRangeError
 
 __all__ = [
     "arrays_equal",
@@ -25,6 +25,7 @@ __all__ = [
     "check_obs",
     "check_range",
     "float_vector",
+    "step_indices",
 ]
 
 
@@ -149,3 +150,15 @@ def float_vector(name: str, value: Any, length: int) -> np.ndarray:
     arr = arr.astype(np.float64, copy=False)
     check_finite(name, arr, where="index")
     return arr
+
+
+def step_indices(indices: Sequence[int] | np.ndarray, n_steps: int) -> np.ndarray:
+    """``indices`` as a flat int64 array, each in ``[0, n_steps)`` (negative ones are refused, not
+    counted from the end).
+
+    :raises IndexOutOfRangeError: naming the range and the extremes given
+    """
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_steps):
+        raise IndexOutOfRangeError(f"indices: expected values in [0, {n_steps}), got {idx.min()}..{idx.max()}")
+    return idx

@@ -27,7 +27,8 @@ from sb3_expert.data.hdf5.layout import (
 from sb3_expert.data.hdf5.writer import HDF5Writer
 from sb3_expert.data.obs import ObsArray, concat, take
 from sb3_expert.data.paths import atomic_path, check_input_path, check_output_path
-from sb3_expert.errors import DemonstrationError, DemonstrationFileError, IndexOutOfRangeError
+from sb3_expert.data.validation import step_indices
+from sb3_expert.errors import DemonstrationError, DemonstrationFileError
 
 __all__ = ["HDF5Reader", "load_hdf5", "save_hdf5"]
 
@@ -144,9 +145,7 @@ class HDF5Reader(contextlib.AbstractContextManager):
         :param fields: among ``obs``, ``actions``, ``rewards``, ``episode_starts``, ``infos/<key>``
         :return: ``{field: array}`` with leading axis ``len(indices)`` (``obs`` a dict for Dict spaces)
         """
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if idx.size and (idx.min() < 0 or idx.max() >= self.n_steps):
-            raise IndexOutOfRangeError(f"indices: expected values in [0, {self.n_steps}), got {idx.min()}..{idx.max()}")
+        idx = step_indices(indices, self.n_steps)
         unique, inverse = np.unique(idx, return_inverse=True)
         out: dict[str, Any] = {}
         for name in fields:
