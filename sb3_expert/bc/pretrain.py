@@ -169,14 +169,15 @@ def pretrain(
         Without it, clones on MuJoCo tasks are useless (0.01-0.13 of the expert, measured).
     :param finetune: leave an off-policy actor-critic model (SAC, TD3, DDPG, TQC, CrossQ) ready for
         ``learn()`` (see :func:`~sb3_expert.bc.finetune.prepare_finetuning`): critic fitted to the
-        clone, entropy coefficient started low, no random warm-up, demonstrations kept in the replay
-        buffer, the actor held still at first and then tied to the demonstrations by a decaying BC
-        term. None: when the model is such a model and the demonstrations have rewards (not all
+        clone, entropy coefficient and exploration started low, no random warm-up, demonstrations
+        kept in the replay buffer, the actor held still at first and then tied to the frozen clone
+        and to the demonstrations. None: when the model is such a model and the demonstrations have rewards (not all
         zero) and are in memory; False (default, until its defaults hold on the MuJoCo benchmark):
         the model is left as behaviour cloning made it
     :param finetune_kwargs: arguments of :func:`~sb3_expert.bc.finetune.prepare_finetuning`
-        (``critic_steps``, ``ent_coef``, ``demo_fraction``, ``bc_weight``, ``bc_decay``,
-        ``actor_delay``, ``learning_starts``); None for a part turns it off
+        (``critic_steps``, ``ent_coef``, ``actor_std``, ``action_noise``, ``demo_fraction``,
+        ``bc_weight``, ``bc_decay``, ``anchor``, ``actor_delay``, ``learning_starts``); None for a part
+        turns it off
     :param progress_bar: show a progress bar over epochs (tqdm/rich, as SB3's ``learn``)
     :param verbose: 1 prints the logged values; default the model's ``verbose``
     :param logger: the SB3 ``Logger`` to record to (``pretrain/...`` keys); default the model's when it

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import PPO, SAC, TD3
+from stable_baselines3.common.noise import NormalActionNoise
 
 from sb3_expert import pretrain
 from sb3_expert.bc.batches import discounted_returns
@@ -36,7 +37,14 @@ def test_prepare_fits_the_critic_and_keeps_the_actor(algo, demos):
     hook = prepare_finetuning(model, demos, critic_steps=200, bc_weight=1.0, actor_delay=10)
     np.testing.assert_array_equal(_actions(model, demos.obs), actions)
     for key, value in model.actor.state_dict().items():
-        assert th.equal(value, actor[key]), key
+        if key.startswith("log_std."):  # SAC: the spread set to 0.1 (bias log 0.1, no weights)
+            assert th.equal(value, th.full_like(value, np.log(0.1) if key.endswith("bias") else 0.0)), key
+        else:
+            assert th.equal(value, actor[key]), key
+    if algo is TD3:  # a deterministic actor gets exploration noise, the stochastic one has its own
+        assert isinstance(model.action_noise, NormalActionNoise) and np.allclose(model.action_noise._sigma, 0.1)
+    else:
+        assert model.action_noise is None
     assert any(not th.equal(a, b) for a, b in zip(critic_before, model.critic.parameters()))
     for online, target in zip(model.critic.parameters(), model.critic_target.parameters()):
         assert not th.equal(online, target) or model.tau == 1.0  # targets follow by polyak, as in learn()
@@ -74,13 +82,28 @@ def test_critic_fit_learns_the_returns(demos):
 def test_actor_hook_holds_then_anchors(demos):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
     pretrain(model, demos, n_epochs=5, seed=0)
-    before = [p.clone() for p in model.actor.parameters()]
     hook = prepare_finetuning(model, demos, critic_steps=50, bc_weight=None, actor_delay=40)
+    before = [p.clone() for p in model.actor.parameters()]
     model.learn(40)
     assert all(th.equal(a, b) for a, b in zip(before, model.actor.parameters()))  # held still
     model.learn(20, reset_num_timesteps=False)
     assert any(not th.equal(a, b) for a, b in zip(before, model.actor.parameters()))  # then trained
     hook.remove()
+
+
+@pytest.mark.parametrize("algo", [SAC, TD3])
+def test_the_anchor_holds_the_actor_near_the_clone(algo, demos):
+    """After the delay, the pull towards the frozen clone keeps the actor's actions closer to the
+    clone's than the critic alone leaves them (same seed, same steps)."""
+    drift = {}
+    for anchor in (None, 100.0):
+        model = algo("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0, learning_rate=3e-3)
+        pretrain(model, demos, n_epochs=5, seed=0)
+        clone = _actions(model, demos.obs)
+        prepare_finetuning(model, demos, critic_steps=100, bc_weight=None, actor_delay=0, anchor=anchor)
+        model.learn(300)
+        drift[anchor] = np.abs(_actions(model, demos.obs) - clone).mean()
+    assert drift[100.0] < 0.5 * drift[None], drift
 
 
 def test_pretrain_finetune_flag(demos):
@@ -101,6 +124,9 @@ def test_bad_finetune_arguments_change_nothing(demos):
         ({"critic_steps": -1}, ValueError, "critic_steps"),
         ({"actor_delay": 2.5}, ValueError, "actor_delay"),
         ({"bc_weight": "big"}, TypeError, "bc_weight"),
+        ({"anchor": -1.0}, ValueError, "anchor"),
+        ({"action_noise": "x"}, TypeError, "action_noise"),
+        ({"actor_std": 0.0}, ValueError, "actor_std"),
     ):
         with pytest.raises(error, match=match):
             pretrain(model, demos, n_epochs=1, finetune=True, finetune_kwargs=kwargs)
@@ -117,7 +143,7 @@ def test_a_second_preparation_replaces_the_hook(demos):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
     pretrain(model, demos, n_epochs=1, seed=0)
     first = prepare_finetuning(model, demos, critic_steps=0, actor_delay=1000)
-    second = prepare_finetuning(model, demos, critic_steps=0, actor_delay=0, bc_weight=None)
+    second = prepare_finetuning(model, demos, critic_steps=0, actor_delay=0, bc_weight=None, anchor=None)
     assert first is not None and second is None
     assert not model.actor.optimizer._optimizer_step_pre_hooks  # the first hook (holding) is gone
     before = [p.clone() for p in model.actor.parameters()]
