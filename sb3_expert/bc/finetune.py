@@ -345,17 +345,17 @@ def prepare_finetuning(
         raise TypeError(
             f"model: expected an off-policy model with an actor and a critic (SAC, TD3...), got {type(model).__name__}"
         )
-    check_finetuning_args(
-        critic_steps,
-        ent_coef,
-        demo_fraction,
-        bc_weight,
-        bc_decay,
-        actor_delay,
-        learning_starts,
-        anchor,
-        action_noise,
-        actor_std,
+    check_finetuning_args(  # by keyword: ten numbers in a row are easy to misorder
+        critic_steps=critic_steps,
+        ent_coef=ent_coef,
+        demo_fraction=demo_fraction,
+        bc_weight=bc_weight,
+        bc_decay=bc_decay,
+        actor_delay=actor_delay,
+        learning_starts=learning_starts,
+        anchor=anchor,
+        action_noise=action_noise,
+        actor_std=actor_std,
     )
     check_replay_buffer(model, demo_fraction)
     record: Callable[[str, Any], None] = logger.record if logger is not None else (lambda key, value: None)

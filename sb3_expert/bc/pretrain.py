@@ -171,9 +171,9 @@ def pretrain(
         ``learn()`` (see :func:`~sb3_expert.bc.finetune.prepare_finetuning`): critic fitted to the
         clone, entropy coefficient and exploration started low, no random warm-up, demonstrations
         kept in the replay buffer, the actor held still at first and then tied to the frozen clone
-        and to the demonstrations. None: when the model is such a model and the demonstrations have rewards (not all
-        zero) and are in memory; False (default, until its defaults hold on the MuJoCo benchmark):
-        the model is left as behaviour cloning made it
+        and to the demonstrations. None: when the model is such a model and the demonstrations have
+        rewards (not all zero) and are in memory; False (default, until its defaults hold on the
+        MuJoCo benchmark): the model is left as behaviour cloning made it
     :param finetune_kwargs: arguments of :func:`~sb3_expert.bc.finetune.prepare_finetuning`
         (``critic_steps``, ``ent_coef``, ``actor_std``, ``action_noise``, ``demo_fraction``,
         ``bc_weight``, ``bc_decay``, ``anchor``, ``actor_delay``, ``learning_starts``); None for a part
