@@ -170,7 +170,7 @@ def test_privileged_expert_teaches_a_pixel_student():
         run.collect()
         run.update()
         data = run.dataset
-    assert data.obs.shape == (200, 40, 40, 1) and data.obs.dtype == np.uint8
+    assert data.obs.shape == (200, 36, 120, 1) and data.obs.dtype == np.uint8
     expected = np.array([cartpole_expert(s) for s in states])  # the expert's view, in step order
     assert sorted(data.actions.tolist()) == sorted(expected.tolist())
     assert len(states) == 200 and np.asarray(states).shape == (200, 4)
