@@ -182,7 +182,8 @@ def main() -> None:
             if variant != "scratch":
                 line += f"   min/clone {mean[1:].min() / mean[0]:5.2f}  final/clone {mean[-1] / mean[0]:5.2f}"
                 if scratch is not None:
-                    line += f"  final/scratch {mean[-1] / (scratch.mean(0)[-1] - zero):5.2f}"
+                    above = scratch.mean(0)[-1] - zero
+                    line += f"  final/scratch {mean[-1] / above:5.2f}" if above > 0 else "  scratch below random"
             print(line)
             per_seed = "; ".join(" ".join(f"{v:,.0f}" for v in run) for run in returns)
             print(f"  {'':26s}per seed: {per_seed}")
