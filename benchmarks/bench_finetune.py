@@ -21,7 +21,7 @@ the seeds, the lowest ratio to the clone along it, the final ratio to the clone 
 writes the curves to ``finetune.png`` (with matplotlib).
 
 Run: ``python benchmarks/bench_finetune.py [--tasks HalfCheetah-v5/SAC ...] [--seeds 0 1 2]``
-(the full table: about 4 hours on 2 cores; the four MuJoCo tasks, ``finetune`` only, 3 seeds: 66 minutes).
+(the full table: about 4 hours on 2 cores; the four MuJoCo tasks, ``finetune`` only, 3 seeds: 55 minutes).
 """
 
 from __future__ import annotations
