@@ -13,9 +13,9 @@ round, ``learning_rate=1e-3``), evaluation return after each round (5 episodes),
 - seed 1: 59, 93, 106, 297, 473, 500; final 500
 - seed 2: 87, 126, 98, 321, 358, 396; final 453
 
-``pretrain``'s default learning rate (3e-3) is too fast for this CNN: 418 and 439 after the
-fifth and sixth rounds (seed 0). With 40 x 40 frames of the whole window and explicit Euler the student stayed at
-chance (training loss 0.67 after 9,000 labels).
+``pretrain``'s default learning rate (3e-3) is too fast for this CNN: 418 and 439 after the fifth
+and sixth rounds (seed 0). With 40 x 40 frames of the whole window and explicit Euler the student
+stayed at chance (training loss 0.67 after 9,000 labels).
 
 python examples/dagger_pixels.py [--timesteps 24000] [--rollout-steps 4000] [--epochs 10] [--out dagger_pixels.h5]
 """
