@@ -46,7 +46,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import Schedule
 
-from sb3_expert.bc.losses import loss_for
+from sb3_expert.bc.losses import loss_for, stochastic_actor
 from sb3_expert.bc.replay import DEMO_FRACTION, DemoReplayBuffer, demo_buffer_class, demonstration_buffer
 
 __all__ = ["ActorHook", "can_finetune", "prepare_finetuning"]
@@ -234,7 +234,7 @@ def _frozen_copy(model: Any) -> th.nn.Module:
 def _deterministic(actor: Any, observations: Any) -> th.Tensor:
     """An actor's deterministic action: SAC-like actors take ``deterministic=True``, TD3-like ones
     are deterministic already."""
-    return actor(observations, deterministic=True) if hasattr(actor, "action_log_prob") else actor(observations)
+    return actor(observations, deterministic=True) if stochastic_actor(actor) else actor(observations)
 
 
 _HOOKS: weakref.WeakKeyDictionary[th.optim.Optimizer, ActorHook] = weakref.WeakKeyDictionary()
@@ -380,8 +380,8 @@ def prepare_finetuning(
     if learning_starts is not None:
         model.learning_starts = int(learning_starts)
         record("pretrain/learning_starts", int(learning_starts))
-    if action_noise is not None and not hasattr(model.actor, "action_log_prob") and model.action_noise is None:
-        n_actions = int(np.prod(buffer.action_space.shape))
+    if action_noise is not None and not stochastic_actor(model.actor) and model.action_noise is None:
+        n_actions = int(np.prod(model.action_space.shape))
         model.action_noise = NormalActionNoise(np.zeros(n_actions), float(action_noise) * np.ones(n_actions))
         record("pretrain/action_noise", float(action_noise))
     if demo_fraction is not None:

@@ -205,6 +205,12 @@ LOSSES: dict[type, Callable[[Any], BCLoss]] = {}
 MRO before the built-in families (``LOSSES[MyPolicy] = my_factory``)."""
 
 
+def stochastic_actor(actor: Any) -> bool:
+    """Whether an off-policy actor samples its actions (SAC, TQC, CrossQ, a user's SAC-like actor:
+    it has ``action_log_prob`` and takes ``deterministic=``) rather than being deterministic (TD3, DDPG)."""
+    return hasattr(actor, "action_log_prob")
+
+
 def _family(policy: BasePolicy) -> Callable[[Any], BCLoss] | None:
     """The built-in loss factory for ``policy``'s structure, or None."""
     if isinstance(policy, ActorCriticPolicy) or callable(getattr(policy, "evaluate_actions", None)):
@@ -212,7 +218,7 @@ def _family(policy: BasePolicy) -> Callable[[Any], BCLoss] | None:
         return _recurrent_actor_critic if hasattr(policy, "lstm_actor") else _actor_critic
     actor = getattr(policy, "actor", None)
     if isinstance(actor, th.nn.Module):
-        return _squashed_actor if hasattr(actor, "action_log_prob") else _deterministic_actor
+        return _squashed_actor if stochastic_actor(actor) else _deterministic_actor
     if isinstance(getattr(policy, "q_net", None), th.nn.Module):
         return _dqn
     if isinstance(getattr(policy, "quantile_net", None), th.nn.Module):
