@@ -73,7 +73,8 @@ def clone(env_id: str, path: str, student: str, seed: int) -> tuple[float, float
     kwargs = {"policy_kwargs": {"net_arch": [256, 256]}} if variant == "256x256" else {}
     model = {"SAC": SAC, "TD3": TD3, "PPO": PPO}[name]("MlpPolicy", env_id, seed=seed, **kwargs)
     extra = {"normalize_obs": False} if variant == "normalize_obs=False" else {}
-    pretrain(model, path, n_epochs=100, seed=seed, **extra)
+    # finetune=False: the clone is evaluated as cloned (the critic fit would not change its actions)
+    pretrain(model, path, n_epochs=100, seed=seed, finetune=False, **extra)
     elapsed = time.perf_counter() - start
     mean, _ = evaluate_policy(model, env, n_eval_episodes=N_EVAL, deterministic=True)
     return float(mean), elapsed

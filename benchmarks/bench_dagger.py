@@ -93,7 +93,7 @@ def run_bc(env_id: str, seed: int, n_episodes: int, folder: str) -> float:
     path = f"{folder}/{env_id}-{seed}-{n_episodes}.npz"
     generate_expert_traj(_expert(env_id, venv), path, venv, n_episodes=n_episodes, seed=seed)
     model = SAC("MlpPolicy", env_id, seed=seed)
-    pretrain(model, path, n_epochs=100, seed=seed)
+    pretrain(model, path, n_epochs=100, seed=seed, finetune=False)  # the clone only: no learn() follows
     mean, _ = evaluate_policy(model, make_vec_env(env_id, n_envs=1, seed=1000 + seed), n_eval_episodes=N_EVAL)
     return float(mean)
 

@@ -4,12 +4,14 @@ For each task it records 10 deterministic episodes of the rl-zoo expert in ``../
 (SAC HalfCheetah and TQC Walker2d, evaluated on the v5 environments; PPO CartPole; SAC Pendulum),
 then for each seed and each variant:
 
-- ``finetune``: ``pretrain(model, demos, n_epochs=100, finetune=True)`` (off-policy models: the
-  critic fitted to the clone, entropy and exploration started low, no random warm-up,
-  demonstrations kept in the replay buffer, the actor held, then pulled towards a frozen copy of
-  the clone and the demonstrations; see ``sb3_expert.bc.finetune``), then ``learn()``;
-- ``pretrain``: ``pretrain(model, demos, n_epochs=100)`` as it is, then ``learn()``; for PPO also
-  ``pretrain value_warm_start`` (the value head fitted to the demonstrations' returns);
+- ``finetune``: ``pretrain(model, demos, n_epochs=100)``, the default call, which for these off-policy
+  models with rewarded demonstrations also prepares fine-tuning (the critic fitted to the clone,
+  entropy and exploration started low, no random warm-up, demonstrations kept in the replay buffer,
+  the actor held, then pulled towards a frozen copy of the clone and the demonstrations; see
+  ``sb3_expert.bc.finetune``; ``--finetune-kwargs`` passes it arguments), then ``learn()``;
+- ``finetune=False``: behaviour cloning only, then ``learn()``; for PPO (which ``finetune`` leaves
+  alone) ``pretrain`` and ``pretrain value_warm_start`` (the value head fitted to the demonstrations'
+  returns);
 - ``scratch``: the same algorithm, default hyperparameters, ``learn()`` only;
 
 evaluating the model (deterministic, ``--eval-episodes`` episodes of a plain environment) before
@@ -27,6 +29,7 @@ Run: ``python benchmarks/bench_finetune.py [--tasks HalfCheetah-v5/SAC ...] [--s
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -51,7 +54,7 @@ TASKS = (
     "CartPole-v1/PPO",
     "Pendulum-v1/PPO",
 )
-OFF_POLICY_VARIANTS = ("finetune", "pretrain", "scratch")
+OFF_POLICY_VARIANTS = ("finetune", "finetune=False", "scratch")
 PPO_VARIANTS = ("pretrain", "pretrain value_warm_start", "scratch")
 N_DEMOS = 10
 
@@ -70,7 +73,9 @@ def record(env_id: str, folder: str) -> tuple[str, float]:
     return path, random_return(make_vec_env(env_id, n_envs=1, seed=1), 5)
 
 
-def curve(task: str, variant: str, seed: int, path: str, steps: int, every: int, n_eval: int) -> list[float]:
+def curve(
+    task: str, variant: str, seed: int, path: str, steps: int, every: int, n_eval: int, finetune_kwargs: dict
+) -> list[float]:
     """Mean evaluation returns: before ``learn()``, then every ``every`` steps."""
     import torch as th
 
@@ -86,7 +91,11 @@ def curve(task: str, variant: str, seed: int, path: str, steps: int, every: int,
     eval_env = make_vec_env(env_id, n_envs=1, seed=1000 + seed)
     model = {"SAC": SAC, "TD3": TD3, "PPO": PPO}[algo]("MlpPolicy", make_vec_env(env_id, seed=seed), seed=seed)
     if variant != "scratch":
-        options = {"finetune": {"finetune": True}, "pretrain value_warm_start": {"value_warm_start": True}}
+        options = {
+            "finetune": {"finetune_kwargs": finetune_kwargs},
+            "finetune=False": {"finetune": False},
+            "pretrain value_warm_start": {"value_warm_start": True},
+        }
         pretrain(model, path, n_epochs=100, seed=seed, verbose=0, **options.get(variant, {}))
 
     def evaluate() -> float:
@@ -141,6 +150,12 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--plot", default="finetune.png")
+    parser.add_argument(
+        "--finetune-kwargs",
+        type=json.loads,
+        default={},
+        help="for the finetune variant, e.g. '{\"actor_delay\": 5000}'",
+    )
     args = parser.parse_args()
     if not FIXTURES.is_dir():
         raise SystemExit(f"needs the rl-zoo fixtures at {FIXTURES}")
@@ -154,7 +169,7 @@ def main() -> None:
             for variant in [v for v in variants if args.variants is None or v in args.variants]:
                 for seed in args.seeds:
                     path = recorded[task.split("/")[0]][0]
-                    job = (task, variant, seed, path, args.steps, args.every, args.eval_episodes)
+                    job = (task, variant, seed, path, args.steps, args.every, args.eval_episodes, args.finetune_kwargs)
                     jobs[task, variant, seed] = pool.submit(curve, *job)
         for future in as_completed(jobs.values()):  # each curve as it comes (a long run can be stopped)
             key = next(k for k, f in jobs.items() if f is future)
@@ -165,6 +180,8 @@ def main() -> None:
     curves = {key: np.array(returns) for key, returns in runs.items()}
     checkpoints = np.arange(args.steps // args.every + 1) * args.every
     print(f"{N_DEMOS} expert episodes; pretrain(n_epochs=100); {args.eval_episodes} evaluation episodes per point;")
+    if args.finetune_kwargs:
+        print(f"finetune_kwargs {args.finetune_kwargs}")
     print(f"seeds {args.seeds}; mean over seeds. Ratios count from a random policy's return (its zero):")
     print("'min/clone' is the lowest point after the clone over the clone, 'final/...' the last point")
     for task in args.tasks:

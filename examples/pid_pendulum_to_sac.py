@@ -41,7 +41,9 @@ def main() -> None:
         )
         demos = load_demonstrations(path)
         print(f"expert: {demos.n_episodes} episodes, mean return {demos.episode_returns.mean():.1f}")
-        model = pretrain(SAC("MlpPolicy", "Pendulum-v1", seed=0), demos, n_epochs=args.epochs)
+        # finetune=False: only the clone is evaluated here; by default pretrain would also fit SAC's
+        # critic to the demonstrations' rewards and prepare learn() (see the README)
+        model = pretrain(SAC("MlpPolicy", "Pendulum-v1", seed=0), demos, n_epochs=args.epochs, finetune=False)
     env = Monitor(gym.make("Pendulum-v1"))
     env.reset(seed=123)
     mean, std = evaluate_policy(model, env, n_eval_episodes=args.eval_episodes, deterministic=True)

@@ -89,7 +89,9 @@ class DAgger(contextlib.AbstractContextManager):
     :param deterministic: the student acts with its deterministic action
     :param eval_env: when given, the student is evaluated after each update (``dagger/eval_return``)
     :param n_eval_episodes: episodes per evaluation
-    :param pretrain_kwargs: more arguments for :func:`pretrain` (``batch_size``, ``learning_rate``...)
+    :param pretrain_kwargs: more arguments for :func:`pretrain` (``batch_size``, ``learning_rate``...);
+        ``finetune`` is False unless given here: the rounds' rewards come from the mixed policy, not
+        from the student, so a critic fitted to them each round would be wrong and slow
     :param seed: seed of the mixing draws, of the env's first reset and of the batch order
     :param verbose: 1 prints the logged values; default the model's ``verbose``
     :param progress_bar: a progress bar over labelled steps in :meth:`train`
@@ -309,7 +311,7 @@ class DAgger(contextlib.AbstractContextManager):
             val_interval=self.n_epochs,  # one log block per round
             seed=seed,
             logger=self.logger,
-            **self.pretrain_kwargs,
+            **{"finetune": False, **self.pretrain_kwargs},  # the rounds' rewards are not the student's
         )
         self._stale = False
         if self.eval_env is not None:

@@ -4,8 +4,8 @@ A clone handed to SAC or TD3 as it is collapses within a few thousand steps (mea
 HalfCheetah clone at 5,517 scored -78 after 2,000 steps of ``learn()``). The critic is random when
 the actor starts following it, SAC's entropy coefficient starts at 1.0, the first
 ``learning_starts`` steps act at random, and the demonstrations leave the replay buffer's sampling as
-online data grows. :func:`prepare_finetuning` addresses each; ``pretrain(..., finetune=True)`` calls it
-after behaviour cloning (off by default until its defaults keep MuJoCo clones; see the README):
+online data grows. :func:`prepare_finetuning` addresses each; ``pretrain`` calls it after behaviour
+cloning by default when the demonstrations have rewards (``finetune=False`` turns it off):
 
 1. **Critic fitted to the clone** (policy evaluation): the algorithm's own ``train()`` runs on the
    demonstrations with the actor and the entropy coefficient held still, so the targets come from

@@ -107,6 +107,7 @@ def pretrain_command(args: argparse.Namespace) -> None:
         val_interval=max(1, args.epochs // 10),
         progress_bar=not args.no_progress,
         verbose=1,
+        finetune=False,  # what it prepares (demonstration buffer, actor hook) does not survive save()
     )
     model.save(out)
     print(f"saved the pretrained {cls.__name__} to {out}")

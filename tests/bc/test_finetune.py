@@ -6,7 +6,7 @@ import torch as th
 from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.noise import NormalActionNoise
 
-from sb3_expert import pretrain
+from sb3_expert import Demonstrations, pretrain
 from sb3_expert.bc.batches import discounted_returns
 from sb3_expert.bc.finetune import ActorHook, prepare_finetuning
 from sb3_expert.bc.replay import DemoReplayBuffer
@@ -27,7 +27,7 @@ def _actions(model, obs):
 @pytest.mark.parametrize("algo", [SAC, TD3])
 def test_prepare_fits_the_critic_and_keeps_the_actor(algo, demos):
     model = algo("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), buffer_size=2000, seed=0)
-    pretrain(model, demos, n_epochs=2, seed=0)
+    pretrain(model, demos, n_epochs=2, seed=0, finetune=False)
     model.replay_buffer.add(  # online data already there is kept
         demos.obs[:1], demos.obs[1:2], np.zeros((1, 1)), np.array([5.0]), np.zeros(1), [{}]
     )
@@ -63,7 +63,7 @@ def test_prepare_fits_the_critic_and_keeps_the_actor(algo, demos):
 def test_critic_fit_learns_the_returns(demos):
     """Policy evaluation on the demonstrations: Q of the recorded actions tracks the discounted returns."""
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0, gamma=0.5, tau=0.1, batch_size=64)
-    pretrain(model, demos, n_epochs=2, seed=0)
+    pretrain(model, demos, n_epochs=2, seed=0, finetune=False)
     obs = th.as_tensor(demos.obs)
     actions = th.as_tensor(model.policy.scale_action(demos.actions), dtype=th.float32)
     returns = discounted_returns(demos.rewards, demos.episode_starts, 0.5)
@@ -81,7 +81,7 @@ def test_critic_fit_learns_the_returns(demos):
 
 def test_actor_hook_holds_then_anchors(demos):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
-    pretrain(model, demos, n_epochs=5, seed=0)
+    pretrain(model, demos, n_epochs=5, seed=0, finetune=False)
     hook = prepare_finetuning(model, demos, critic_steps=50, bc_weight=None, actor_delay=40)
     before = [p.clone() for p in model.actor.parameters()]
     model.learn(40)
@@ -98,7 +98,7 @@ def test_the_anchor_holds_the_actor_near_the_clone(algo, demos):
     drift = {}
     for anchor in (None, 100.0):
         model = algo("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0, learning_rate=3e-3)
-        pretrain(model, demos, n_epochs=5, seed=0)
+        pretrain(model, demos, n_epochs=5, seed=0, finetune=False)
         clone = _actions(model, demos.obs)
         prepare_finetuning(model, demos, critic_steps=100, bc_weight=None, actor_delay=0, anchor=anchor)
         model.learn(300)
@@ -106,13 +106,25 @@ def test_the_anchor_holds_the_actor_near_the_clone(algo, demos):
     assert drift[100.0] < 0.5 * drift[None], drift
 
 
-def test_pretrain_finetune_flag(demos):
+def test_pretrain_prepares_fine_tuning_by_default_when_there_are_rewards(demos):
+    quick = {"critic_steps": 10, "bc_weight": None}
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), buffer_size=500, seed=0)
     starts = model.learning_starts
-    pretrain(model, demos, n_epochs=1)
-    assert type(model.replay_buffer) is not DemoReplayBuffer and model.learning_starts == starts  # off by default
-    pretrain(model, demos, n_epochs=1, finetune=True, finetune_kwargs={"critic_steps": 10, "bc_weight": None})
+    pretrain(model, demos, n_epochs=1, finetune=False)
+    assert type(model.replay_buffer) is not DemoReplayBuffer and model.learning_starts == starts  # turned off
+    no_rewards = Demonstrations(
+        demos.obs,
+        demos.actions,
+        np.zeros(demos.n_steps),
+        demos.episode_starts,
+        observation_space=demos.observation_space,
+        action_space=demos.action_space,
+    )
+    pretrain(model, no_rewards, n_epochs=1, finetune_kwargs=quick)
+    assert type(model.replay_buffer) is not DemoReplayBuffer and model.learning_starts == starts  # nothing to fit
+    pretrain(model, demos, n_epochs=1, finetune_kwargs=quick)  # the default: prepared
     assert isinstance(model.replay_buffer, DemoReplayBuffer) and model.learning_starts == 0
+    assert model.log_ent_coef.exp().item() == pytest.approx(0.01)
 
 
 def test_bad_finetune_arguments_change_nothing(demos):
@@ -141,7 +153,7 @@ def test_bad_finetune_arguments_change_nothing(demos):
 
 def test_a_second_preparation_replaces_the_hook(demos):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
-    pretrain(model, demos, n_epochs=1, seed=0)
+    pretrain(model, demos, n_epochs=1, seed=0, finetune=False)
     first = prepare_finetuning(model, demos, critic_steps=0, actor_delay=1000)
     second = prepare_finetuning(model, demos, critic_steps=0, actor_delay=0, bc_weight=None, anchor=None)
     assert first is not None and second is None

@@ -36,7 +36,7 @@ def extractors(model):
 def test_statistics_are_the_demonstrations_and_every_extractor_is_wrapped(pendulum_demos):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=tiny(), seed=0)
     n_params = sum(p.numel() for p in model.policy.parameters())
-    pretrain(model, pendulum_demos, n_epochs=1)
+    pretrain(model, pendulum_demos, n_epochs=1, finetune=False)
     wrapped = extractors(model)
     assert len(wrapped) == 3  # actor, critic, critic_target (SAC does not share them by default)
     for layer in wrapped:
@@ -76,18 +76,18 @@ def test_shared_extractor_stays_shared_and_a_second_call_keeps_the_statistics(pe
 
 def test_turned_off_and_vecnormalize_keeps_its_own(pendulum_demos):
     model = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs=tiny(), seed=0)
-    pretrain(model, pendulum_demos, n_epochs=1, normalize_obs=False)
+    pretrain(model, pendulum_demos, n_epochs=1, normalize_obs=False, finetune=False)
     assert not extractors(model) and "features_extractor_class" not in model.policy_kwargs
     venv = VecNormalize(make_vec_env("Pendulum-v1"), norm_reward=False)
     model = TD3("MlpPolicy", venv, policy_kwargs=tiny(), seed=0)
-    pretrain(model, pendulum_demos, n_epochs=1)
+    pretrain(model, pendulum_demos, n_epochs=1, finetune=False)
     assert not extractors(model)
     np.testing.assert_allclose(venv.obs_rms.mean, pendulum_demos.obs.mean(0), rtol=1e-4, atol=1e-5)
 
 
 def test_clone_acts_on_the_raw_env_survives_save_load_in_a_new_process_and_learns(pendulum_demos, tmp_path):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [32, 32]}, learning_starts=10, seed=0)
-    pretrain(model, pendulum_demos, n_epochs=3)
+    pretrain(model, pendulum_demos, n_epochs=3, finetune_kwargs={"critic_steps": 100})  # prepared, by default
     obs = pendulum_demos.obs[:50]
     actions = model.predict(obs, deterministic=True)[0]
     evaluate_policy(model, make_vec_env("Pendulum-v1"), n_eval_episodes=1)  # a plain env, no wrapper

@@ -70,14 +70,14 @@ def test_cartpole_clone_reaches_475(source, algo):
 def test_pendulum_clone_reaches_minus_250(source, algo, n_epochs):
     demos = demos_from(source, "Pendulum-v1", 50)
     model = algo("MlpPolicy", "Pendulum-v1", seed=0)
-    pretrain(model, demos, n_epochs=n_epochs)
+    pretrain(model, demos, n_epochs=n_epochs, finetune=False)
     assert mean_return(model, "Pendulum-v1", 20) >= -250
 
 
 def test_targets_synced_then_learn(pendulum_demos, tmp_path):
     model = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [16]}, learning_starts=10, seed=0)
     before = [p.clone() for p in model.actor.parameters()]
-    pretrain(model, pendulum_demos.first_episodes(5), n_epochs=2)
+    pretrain(model, pendulum_demos.first_episodes(5), n_epochs=2, finetune=False)
     assert any(not th.equal(a, b) for a, b in zip(before, model.actor.parameters()))
     for online, target in ((model.actor, model.actor_target), (model.critic, model.critic_target)):
         for p, q in zip(online.parameters(), target.parameters()):
@@ -269,12 +269,12 @@ def test_crossq_and_a_users_sac_subclass_clone(pendulum_demos):
 
     kwargs = {"net_arch": {"pi": [64, 64], "qf": [64]}}
     crossq = sb3_contrib.CrossQ("MlpPolicy", "Pendulum-v1", policy_kwargs=kwargs, seed=0)
-    pretrain(crossq, pendulum_demos, n_epochs=30)
+    pretrain(crossq, pendulum_demos, n_epochs=30, finetune=False)
     assert mean_return(crossq, "Pendulum-v1", 10) >= -250
     mine = SAC(MySACPolicy, "Pendulum-v1", policy_kwargs={"net_arch": [32]}, seed=0)
     obs = pendulum_demos.obs[:400]
     before = np.abs(mine.predict(obs, deterministic=True)[0] - pendulum_demos.actions[:400]).mean()
-    pretrain(mine, pendulum_demos.first_episodes(4), n_epochs=10)
+    pretrain(mine, pendulum_demos.first_episodes(4), n_epochs=10, finetune=False)
     after = np.abs(mine.predict(obs, deterministic=True)[0] - pendulum_demos.actions[:400]).mean()
     assert after < before / 2
 
@@ -308,7 +308,7 @@ def test_sb3_contrib_families(cartpole_demos, pendulum_demos, name):
     dataset = ExpertDataset(traj_data=demos.first_episodes(4), verbose=0, seed=0, batch_size=128)
     obs = demos.obs[:400]
     before = model.predict(obs, deterministic=True)[0]
-    pretrain(model, dataset, n_epochs=10, learning_rate=3e-3)
+    pretrain(model, dataset, n_epochs=10, learning_rate=3e-3, finetune=False)
     after = model.predict(obs, deterministic=True)[0]
     expert = demos.actions[:400]
     if name == "ARS":  # ARS's own weight vector follows, so learn() starts from the clone
@@ -456,7 +456,7 @@ def test_vecnormalize_statistics_fitted_then_used(pendulum_demos):
 
     venv = VecNormalize(DummyVecEnv([lambda: gym.make("Pendulum-v1")]))
     model = SAC("MlpPolicy", venv, policy_kwargs={"net_arch": [32]}, seed=0)
-    pretrain(model, pendulum_demos.first_episodes(20), n_epochs=10, learning_rate=3e-3)
+    pretrain(model, pendulum_demos.first_episodes(20), n_epochs=10, learning_rate=3e-3, finetune=False)
     np.testing.assert_allclose(
         venv.obs_rms.mean, pendulum_demos.first_episodes(20).obs.mean(axis=0), rtol=1e-4, atol=1e-4
     )

@@ -148,7 +148,7 @@ def test_algorithm_mismatch_is_named(tmp_path):
 
 def test_a_standardised_clone_loads_safely(tmp_path):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [16]}, seed=0)
-    pretrain(model, expert_demos("Pendulum-v1", 2), n_epochs=1)
+    pretrain(model, expert_demos("Pendulum-v1", 2), n_epochs=1, finetune=False)
     model.save(tmp_path / "clone")
     obs = np.zeros((2, 3), np.float32)
     policy = load_policy("sac", make_vec_env("Pendulum-v1"), path=tmp_path / "clone.zip")
