@@ -24,7 +24,8 @@ cloning by default when the demonstrations have rewards (``finetune=False`` turn
    TD3+BC does: ``anchor`` times the squared distance to a frozen copy of the clone's actions on
    the replay buffer's states (online states included), and ``bc_weight`` times the
    behaviour-cloning loss on a batch of demonstrations (a number decays linearly to 0 over
-   ``bc_decay`` actor updates, or give an SB3 schedule of ``learn()``'s remaining progress).
+   ``bc_decay`` actor updates, or give an SB3 schedule of ``learn()``'s remaining progress); its
+   learning rate can be capped (``actor_lr``).
 
 Everything it changes is logged under ``pretrain/`` and each part can be turned off.
 """
@@ -75,6 +76,8 @@ a HalfCheetah SAC clone gives 0.72-1.85 (5%-95%), so its online data would be cl
 ACTION_NOISE = 0.1
 """Standard deviation of the Gaussian exploration noise given to a deterministic actor (TD3, DDPG)
 that has none: without it the clone's online data never varies its actions for the critic."""
+ACTOR_LR: float | None = None
+"""Cap on the actor's learning rate while fine-tuning; None: the model's own."""
 
 
 def can_finetune(model: Any) -> bool:
@@ -158,6 +161,8 @@ class ActorHook:
         SB3 schedule of ``learn()``'s remaining progress (1 to 0), or None for no BC term
     :param decay: actor updates over which a number ``weight`` decays
     :param anchor: weight of the pull towards the clone (see above); None or 0: none
+    :param actor_lr: cap on the actor optimizer's learning rate (set on each step, after SB3's
+        schedule has set it); None: the model's own
     """
 
     def __init__(
@@ -168,8 +173,10 @@ class ActorHook:
         weight: float | Schedule | None,
         decay: int = BC_DECAY,
         anchor: float | None = ANCHOR_WEIGHT,
+        actor_lr: float | None = ACTOR_LR,
     ) -> None:
         self.model, self.demonstrations = model, demonstrations
+        self.actor_lr = actor_lr
         self.until = model._n_updates + int(actor_delay)
         self.weight, self.decay = weight, int(decay)
         self.anchor = float(anchor or 0.0)
@@ -192,6 +199,9 @@ class ActorHook:
                 for parameter in group["params"]:
                     parameter.grad = None  # Adam skips parameters without a gradient
             return
+        if self.actor_lr is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = min(group["lr"], self.actor_lr)
         if self.clone is not None:
             self._anchor()
         if self.weight is None:
@@ -268,6 +278,7 @@ def check_finetuning_args(
     anchor: Any = ANCHOR_WEIGHT,
     action_noise: Any = ACTION_NOISE,
     actor_std: Any = ACTOR_STD,
+    actor_lr: Any = ACTOR_LR,
 ) -> None:
     """Raise (naming the argument) for anything :func:`prepare_finetuning` would refuse."""
     _check("critic_steps", critic_steps, 0, whole=True)
@@ -287,6 +298,8 @@ def check_finetuning_args(
         _check("action_noise", action_noise, 0)
     if actor_std is not None:
         _check("actor_std", actor_std, 1e-6)
+    if actor_lr is not None:
+        _check("actor_lr", actor_lr, 1e-12)
 
 
 def mixable(buffer: Any) -> bool:
@@ -319,6 +332,7 @@ def prepare_finetuning(
     anchor: float | None = ANCHOR_WEIGHT,
     action_noise: float | None = ACTION_NOISE,
     actor_std: float | None = ACTOR_STD,
+    actor_lr: float | None = ACTOR_LR,
     logger: Any = None,
 ) -> ActorHook | None:
     """Make a behaviour-cloned off-policy model ready for ``learn()`` (see the module docstring).
@@ -340,6 +354,8 @@ def prepare_finetuning(
     :param actor_std: a stochastic actor whose ``log_std`` is a layer (SAC, TQC, CrossQ without gSDE)
         gets that layer set to this constant standard deviation (zero weights, bias ``log(actor_std)``;
         ``learn()`` trains it from there); None leaves it
+    :param actor_lr: cap on the actor's learning rate during ``learn()`` (see :class:`ActorHook`);
+        None keeps the model's
     :param logger: an SB3 logger recording what changed (``pretrain/...``)
     :return: the :class:`ActorHook` installed, or None
     """
@@ -358,6 +374,7 @@ def prepare_finetuning(
         anchor=anchor,
         action_noise=action_noise,
         actor_std=actor_std,
+        actor_lr=actor_lr,
     )
     check_replay_buffer(model, demo_fraction)
     record: Callable[[str, Any], None] = logger.record if logger is not None else (lambda key, value: None)
@@ -399,15 +416,17 @@ def prepare_finetuning(
         _copy_online(buffer, mixing)
         model.replay_buffer = mixing
         record("pretrain/demo_fraction", float(demo_fraction))
-    if bc_weight is None and not actor_delay and not anchor:
+    if bc_weight is None and not actor_delay and not anchor and actor_lr is None:
         _remove_hook(model.actor.optimizer)
         return None
     if bc_weight is not None:
         record("pretrain/bc_weight", repr(bc_weight) if callable(bc_weight) else float(bc_weight))
     if anchor:
         record("pretrain/anchor", float(anchor))
+    if actor_lr is not None:
+        record("pretrain/actor_lr", float(actor_lr))
     record("pretrain/actor_delay", int(actor_delay))
-    return ActorHook(model, demonstrations, int(actor_delay), bc_weight, int(bc_decay), anchor)
+    return ActorHook(model, demonstrations, int(actor_delay), bc_weight, int(bc_decay), anchor, actor_lr)
 
 
 def _copy_online(source: Any, target: Any) -> None:

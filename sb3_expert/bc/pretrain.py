@@ -178,7 +178,7 @@ def pretrain(
         The critic fit's 10,000 gradient steps take about 2 minutes for a MuJoCo SAC on one CPU core
     :param finetune_kwargs: arguments of :func:`~sb3_expert.bc.finetune.prepare_finetuning`
         (``critic_steps``, ``ent_coef``, ``actor_std``, ``action_noise``, ``demo_fraction``,
-        ``bc_weight``, ``bc_decay``, ``anchor``, ``actor_delay``, ``learning_starts``); None for a part
+        ``bc_weight``, ``bc_decay``, ``anchor``, ``actor_delay``, ``actor_lr``, ``learning_starts``); None for a part
         turns it off
     :param progress_bar: show a progress bar over epochs (tqdm/rich, as SB3's ``learn``)
     :param verbose: 1 prints the logged values; default the model's ``verbose``

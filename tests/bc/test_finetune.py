@@ -139,6 +139,7 @@ def test_bad_finetune_arguments_change_nothing(demos):
         ({"anchor": -1.0}, ValueError, "anchor"),
         ({"action_noise": "x"}, TypeError, "action_noise"),
         ({"actor_std": 0.0}, ValueError, "actor_std"),
+        ({"actor_lr": 0.0}, ValueError, "actor_lr"),
     ):
         with pytest.raises(error, match=match):
             pretrain(model, demos, n_epochs=1, finetune=True, finetune_kwargs=kwargs)
@@ -155,7 +156,7 @@ def test_a_second_preparation_replaces_the_hook(demos):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
     pretrain(model, demos, n_epochs=1, seed=0, finetune=False)
     first = prepare_finetuning(model, demos, critic_steps=0, actor_delay=1000)
-    second = prepare_finetuning(model, demos, critic_steps=0, actor_delay=0, bc_weight=None, anchor=None)
+    second = prepare_finetuning(model, demos, critic_steps=0, actor_delay=0, bc_weight=None, anchor=None, actor_lr=None)
     assert first is not None and second is None
     assert not model.actor.optimizer._optimizer_step_pre_hooks  # the first hook (holding) is gone
     before = [p.clone() for p in model.actor.parameters()]
@@ -224,3 +225,12 @@ def test_a_pendulum_clone_keeps_its_score_while_sac_learns():
 
     model.learn(3000, callback=Every())
     assert len(points) == 3 and min(points) >= 0.8, (clone, points)
+
+
+def test_the_actors_learning_rate_is_capped_while_fine_tuning(demos):
+    model = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)  # SB3's TD3: 1e-3
+    pretrain(model, demos, n_epochs=1, finetune=False)
+    prepare_finetuning(model, demos, critic_steps=0, actor_delay=0, bc_weight=None, anchor=None, actor_lr=1e-4)
+    model.learn(40)
+    assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert model.critic.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)  # the critic keeps the model's
