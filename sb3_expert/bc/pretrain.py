@@ -173,13 +173,13 @@ def pretrain(
         kept in the replay buffer, the actor held still at first and then tied to the frozen clone
         and to the demonstrations. None (default): when the model is such a model, its replay buffer
         can take the demonstrations (SB3's plain ones can, ``HerReplayBuffer`` cannot), and the
-        demonstrations are in memory with rewards (not all zero); True:
-        always (an error when it cannot); False: the model is left as behaviour cloning made it.
-        The critic fit's 10,000 gradient steps take about 2 minutes for a MuJoCo SAC on one CPU core
+        demonstrations are in memory with rewards (not all zero); True: always (an error when it
+        cannot); False: the model is left as behaviour cloning made it. The critic fit's 10,000
+        gradient steps take about 2 minutes for a MuJoCo SAC on one CPU core
     :param finetune_kwargs: arguments of :func:`~sb3_expert.bc.finetune.prepare_finetuning`
         (``critic_steps``, ``ent_coef``, ``actor_std``, ``action_noise``, ``demo_fraction``,
-        ``bc_weight``, ``bc_decay``, ``anchor``, ``actor_delay``, ``actor_lr``, ``learning_starts``); None for a part
-        turns it off
+        ``bc_weight``, ``bc_decay``, ``anchor``, ``actor_delay``, ``actor_lr``,
+        ``learning_starts``); None for a part turns it off
     :param progress_bar: show a progress bar over epochs (tqdm/rich, as SB3's ``learn``)
     :param verbose: 1 prints the logged values; default the model's ``verbose``
     :param logger: the SB3 ``Logger`` to record to (``pretrain/...`` keys); default the model's when it
