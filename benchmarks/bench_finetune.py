@@ -140,6 +140,20 @@ def plot(curves: dict[tuple[str, str], np.ndarray], every: int, out: str) -> Non
     print(f"curves written to {out}")
 
 
+def finetune_kwargs(text: str) -> dict:
+    """``--finetune-kwargs``: a JSON object of ``prepare_finetuning``'s arguments, checked before any run."""
+    from sb3_expert.bc.finetune import check_finetuning_args
+
+    kwargs = json.loads(text)
+    if not isinstance(kwargs, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    try:
+        check_finetuning_args(**kwargs)
+    except (TypeError, ValueError) as error:  # argparse would only say "invalid value"
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return kwargs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
@@ -152,7 +166,7 @@ def main() -> None:
     parser.add_argument("--plot", default="finetune.png")
     parser.add_argument(
         "--finetune-kwargs",
-        type=json.loads,
+        type=finetune_kwargs,
         default={},
         help="for the finetune variant, e.g. '{\"actor_delay\": 5000}'",
     )

@@ -130,3 +130,18 @@ def zoo_expert_demos(env_id: str, n_episodes: int, seed: int = 0) -> Demonstrati
     with tempfile.TemporaryDirectory() as tmp:
         generate_expert_traj(policy, f"{tmp}/demos.h5", gym.make(env_id), n_episodes=n_episodes, seed=seed)
         return load_demonstrations(f"{tmp}/demos.h5")
+
+
+def with_rewards(demos: Demonstrations, rewards: np.ndarray) -> Demonstrations:
+    """``demos`` with its per-step rewards replaced (episode returns recomputed, the rest kept)."""
+    return Demonstrations(
+        demos.obs,
+        demos.actions,
+        rewards,
+        demos.episode_starts,
+        observation_space=demos.observation_space,
+        action_space=demos.action_space,
+        terminated=demos.terminated,
+        truncated=demos.truncated,
+        final_obs=demos.final_obs,
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -278,15 +279,15 @@ def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Dem
         raise TypeError(f"finetune_kwargs: unknown {unknown}; expected some of {sorted(known)}")
     check_finetuning_args(**kwargs)
     if finetune is False:
+        if kwargs:
+            raise TypeError(f"finetune_kwargs: given ({sorted(kwargs)}) with finetune=False; drop one of the two")
         return False
     fraction = kwargs.get("demo_fraction", DEMO_FRACTION)
     if finetune is None:  # when it applies and there are rewards to fit a critic to
-        return (
-            demos is not None
-            and can_finetune(model)
-            and bool(np.any(demos.rewards != 0))
-            and (fraction is None or mixable(model.replay_buffer))
-        )
+        skipped = _finetune_skipped(model, demos, fraction)
+        if skipped and kwargs:
+            warnings.warn(f"finetune_kwargs ignored: {skipped}; finetune=True insists", stacklevel=3)
+        return not skipped
     if not can_finetune(model):
         raise TypeError(
             "finetune: only off-policy models with an actor and a critic (SAC, TD3, DDPG, TQC, CrossQ) are "
@@ -296,6 +297,19 @@ def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Dem
         raise TypeError("finetune: the demonstrations must be in memory (ExpertDataset(in_memory=True))")
     check_replay_buffer(model, fraction)
     return True
+
+
+def _finetune_skipped(model: Any, demos: Demonstrations | None, fraction: Any) -> str:
+    """Why ``finetune=None`` leaves the model as cloned ("" when it prepares it)."""
+    if not can_finetune(model):
+        return f"{type(model).__name__} is no off-policy model with an actor and a critic"
+    if demos is None:
+        return "the demonstrations are not in memory"
+    if not np.any(demos.rewards != 0):
+        return "the demonstrations have no rewards"
+    if fraction is not None and not mixable(model.replay_buffer):
+        return f"the model's {type(model.replay_buffer).__name__} cannot take the demonstrations"
+    return ""
 
 
 def _logger(model: BaseAlgorithm, verbose: int | None) -> Any:

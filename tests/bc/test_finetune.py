@@ -6,11 +6,11 @@ import torch as th
 from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.noise import NormalActionNoise
 
-from sb3_expert import Demonstrations, pretrain
+from sb3_expert import pretrain
 from sb3_expert.bc.batches import discounted_returns
 from sb3_expert.bc.finetune import ActorHook, prepare_finetuning
 from sb3_expert.bc.replay import DemoReplayBuffer
-from tests.helpers import expert_demos
+from tests.helpers import expert_demos, with_rewards
 
 TINY = {"net_arch": [16, 16]}
 
@@ -112,15 +112,8 @@ def test_pretrain_prepares_fine_tuning_by_default_when_there_are_rewards(demos):
     starts = model.learning_starts
     pretrain(model, demos, n_epochs=1, finetune=False)
     assert type(model.replay_buffer) is not DemoReplayBuffer and model.learning_starts == starts  # turned off
-    no_rewards = Demonstrations(
-        demos.obs,
-        demos.actions,
-        np.zeros(demos.n_steps),
-        demos.episode_starts,
-        observation_space=demos.observation_space,
-        action_space=demos.action_space,
-    )
-    pretrain(model, no_rewards, n_epochs=1, finetune_kwargs=quick)
+    with pytest.warns(UserWarning, match="finetune_kwargs ignored: the demonstrations have no rewards"):
+        pretrain(model, with_rewards(demos, np.zeros(demos.n_steps)), n_epochs=1, finetune_kwargs=quick)
     assert type(model.replay_buffer) is not DemoReplayBuffer and model.learning_starts == starts  # nothing to fit
     pretrain(model, demos, n_epochs=1, finetune_kwargs=quick)  # the default: prepared
     assert isinstance(model.replay_buffer, DemoReplayBuffer) and model.learning_starts == 0
@@ -147,6 +140,8 @@ def test_bad_finetune_arguments_change_nothing(demos):
         pretrain(PPO("MlpPolicy", "Pendulum-v1"), demos, n_epochs=1, finetune=True)
     with pytest.raises(TypeError, match="finetune"):
         pretrain(model, demos, n_epochs=1, finetune="yes")
+    with pytest.raises(TypeError, match=r"finetune_kwargs: given \(\['critic_steps'\]\) with finetune=False"):
+        pretrain(model, demos, n_epochs=1, finetune=False, finetune_kwargs={"critic_steps": 5})
     assert all(th.equal(a, b) for a, b in zip(weights, model.policy.parameters()))
     with pytest.raises(TypeError, match="off-policy"):
         prepare_finetuning(PPO("MlpPolicy", "Pendulum-v1"), demos)

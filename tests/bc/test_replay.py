@@ -5,7 +5,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_expert import Demonstrations, EmptyDatasetError, SpaceMismatchError, fill_replay_buffer
 from sb3_expert.bc.replay import DemoReplayBuffer
-from tests.helpers import expert_demos
+from tests.helpers import expert_demos, with_rewards
 
 
 def test_round_trip_sac_with_timeouts():
@@ -68,17 +68,7 @@ def _online(model, n, reward=0.0):
 @pytest.mark.parametrize("fraction", [0.5, 0.25, 0.0, 1.0])
 def test_demo_buffer_mixing_ratio_is_exact(fraction):
     demos = expert_demos("Pendulum-v1", 2)
-    marked = Demonstrations(
-        demos.obs,
-        demos.actions,
-        np.ones(demos.n_steps),
-        demos.episode_starts,
-        observation_space=demos.observation_space,
-        action_space=demos.action_space,
-        terminated=demos.terminated,
-        truncated=demos.truncated,
-        final_obs=demos.final_obs,
-    )
+    marked = with_rewards(demos, np.ones(demos.n_steps))
     model = SAC(  # online rows get reward 0, demonstrations 1: the reward says where a row came from
         "MlpPolicy",
         "Pendulum-v1",
