@@ -19,13 +19,13 @@ cloning by default when the demonstrations have rewards (``finetune=False`` turn
    first step.
 4. **Demonstrations kept**: the replay buffer becomes a :class:`~sb3_expert.bc.replay.DemoReplayBuffer`
    that draws ``demo_fraction`` of every batch from them.
-5. **Actor held, then tied** (:class:`ActorHook`): the actor's first ``actor_delay`` updates are
-   skipped; after that, two terms join its gradient, both scaled by the critic's mean ``|Q|`` as
-   TD3+BC does: ``anchor`` times the squared distance to a frozen copy of the clone's actions on
-   the replay buffer's states (online states included), and ``bc_weight`` times the
-   behaviour-cloning loss on a batch of demonstrations (a number decays linearly to 0 over
-   ``bc_decay`` actor updates, or give an SB3 schedule of ``learn()``'s remaining progress); its
-   learning rate can be capped (``actor_lr``).
+5. **Actor held, then tied** (:class:`ActorHook`): the actor's first ``actor_delay`` updates run at
+   a learning rate of 0 (its optimizer's moments warm up, nothing moves); two terms join its
+   gradient, both scaled by the critic's mean ``|Q|`` as TD3+BC does: ``anchor`` times the squared
+   distance to a frozen copy of the clone's actions on the replay buffer's states (online states
+   included), and ``bc_weight`` times the behaviour-cloning loss on a batch of demonstrations (a
+   number decays linearly to 0 over ``bc_decay`` actor updates after the hold, or give an SB3
+   schedule of ``learn()``'s remaining progress); its learning rate can be capped (``actor_lr``).
 
 Everything it changes is logged under ``pretrain/`` and each part can be turned off.
 """
@@ -146,7 +146,7 @@ def fit_critic(model: Any, demonstrations: ReplayBuffer, gradient_steps: int) ->
 
 class ActorHook:
     """Holds an off-policy actor still for its first ``actor_delay`` updates (the critic learns
-    from the clone's own online data first), then adds to its gradient
+    from the clone's own online data first), and adds to its gradient
 
     - TD3+BC's behaviour-cloning term: ``weight(progress) * mean|Q(s, a)| * bc_loss(s, a)`` on a
       batch ``(s, a)`` of demonstrations, ``bc_loss`` the one :func:`~sb3_expert.pretrain` used;
@@ -156,12 +156,17 @@ class ActorHook:
       down on the expert's states only; online, the critic's action-gradient is least right on
       the states the clone drifts to, and this holds the actor there too.
 
+    While held, the actor's optimizer steps at a learning rate of 0 on the full gradient (these
+    terms included): nothing moves, but Adam's moment estimates are warm when the actor is let go.
+    From empty moments, Adam's first steps move every weight by about the whole learning rate
+    whatever its gradient, which is what a clone let go at once suffers.
+
     It is a step pre-hook on the actor's optimizer (gone after ``save``/``load``; :meth:`remove`
     takes it off).
 
     :param model: the off-policy model
     :param demonstrations: an SB3 replay buffer holding the demonstrations
-    :param actor_delay: actor updates skipped, counted from now
+    :param actor_delay: actor updates at a learning rate of 0, counted from now
     :param weight: a number, decayed linearly to 0 over ``decay`` actor updates after the delay, or an
         SB3 schedule of ``learn()``'s remaining progress (1 to 0), or None for no BC term
     :param decay: actor updates over which a number ``weight`` decays
@@ -199,13 +204,11 @@ class ActorHook:
             del _HOOKS[self.model.actor.optimizer]
 
     def __call__(self, optimizer: th.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if self.model._n_updates < self.until:
-            for group in optimizer.param_groups:
-                for parameter in group["params"]:
-                    parameter.grad = None  # Adam skips parameters without a gradient
-            return
-        if self.actor_lr is not None:
-            for group in optimizer.param_groups:
+        held = self.model._n_updates < self.until
+        for group in optimizer.param_groups:
+            if held:  # the step runs at rate 0: Adam's moments learn the gradients, nothing moves
+                group["lr"] = 0.0
+            elif self.actor_lr is not None:
                 group["lr"] = min(group["lr"], self.actor_lr)
         if self.clone is not None:
             self._anchor()
@@ -214,7 +217,7 @@ class ActorHook:
         if callable(self.weight):
             weight = float(self.weight(self.model._current_progress_remaining))
         else:
-            weight = float(self.weight) * max(0.0, 1.0 - (self.model._n_updates - self.until) / self.decay)
+            weight = float(self.weight) * min(1.0, max(0.0, 1.0 - (self.model._n_updates - self.until) / self.decay))
         if weight <= 0.0:
             return
         data = self.demonstrations.sample(self.model.batch_size, env=self.model._vec_normalize_env)

@@ -86,6 +86,8 @@ def test_actor_hook_holds_then_anchors(demos):
     before = [p.clone() for p in model.actor.parameters()]
     model.learn(40)
     assert all(th.equal(a, b) for a, b in zip(before, model.actor.parameters()))  # held still
+    moments = [model.actor.optimizer.state[p] for p in model.actor.parameters()]
+    assert all(m["step"] > 0 and m["exp_avg_sq"].any() for m in moments)  # but Adam's moments warmed up
     model.learn(20, reset_num_timesteps=False)
     assert any(not th.equal(a, b) for a, b in zip(before, model.actor.parameters()))  # then trained
     hook.remove()
