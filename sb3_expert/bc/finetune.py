@@ -58,11 +58,13 @@ BC_WEIGHT = 1.0
 """Starting weight of the behaviour-cloning term, relative to the critic's mean ``|Q|`` (TD3+BC's
 ``1 / alpha``: 0.4)."""
 ACTOR_DELAY = 2000
-"""Actor updates skipped at the start of fine-tuning, while the critic learns the clone's own data.
-5,000 measured with ``bench_finetune.py`` (lowest point / 20k point, over the clone, mean of seeds
-0-2): HalfCheetah SAC 0.86 / 1.10 against 0.77 / 1.03 with 2,000; HalfCheetah TD3 0.82 / 0.82
-against 0.80 / 0.94; Walker2d SAC (seeds 0-1) 0.81 / 0.81 against 0.95 / 0.96. It helps one task
-and not the others, so 2,000 stays."""
+"""Actor updates held (at a learning rate of 0) at the start of fine-tuning, while the critic learns
+the clone's own data. 5,000 measured with ``bench_finetune.py``, when the held updates were still
+skipped (lowest point / 20k point, over the clone, mean of seeds 0-2): HalfCheetah SAC 0.86 / 1.10
+against 0.77 / 1.03 with 2,000; HalfCheetah TD3 0.82 / 0.82 against 0.80 / 0.94; Walker2d SAC (seeds
+0-1) 0.81 / 0.81 against 0.95 / 0.96. It helps one task and not the others, so 2,000 stays. With the
+held updates warming Adam's moments, 2,000 gives 0.79 / 1.08, 0.83 / 1.03, 0.90 / 1.01 and, on
+Walker2d TD3, 0.90 / 1.01 (seeds 0-2)."""
 BC_DECAY = 100_000
 """Actor updates over which the behaviour-cloning term's weight decays to 0."""
 ENT_COEF = 0.01
@@ -80,9 +82,10 @@ ACTION_NOISE = 0.1
 that has none: without it the clone's online data never varies its actions for the critic."""
 ACTOR_LR: float | None = None
 """Cap on the actor's learning rate while fine-tuning; None: the model's own. Measured on HalfCheetah
-TD3 (SB3's rate 1e-3) with ``actor_delay=5000``, seeds 0-2 of ``bench_finetune.py``: a cap of 3e-4
-(SAC's rate) gives a lowest point of 0.87 of the clone and 0.92 at 20k, against 0.82 and 0.82
-without; Walker2d TD3 seed 0: 0.88 and 0.97. Not yet measured widely enough to be the default."""
+TD3 (SB3's rate 1e-3) with ``actor_delay=5000`` and the held updates skipped, seeds 0-2 of
+``bench_finetune.py``: a cap of 3e-4 (SAC's rate) gives a lowest point of 0.87 of the clone and 0.92
+at 20k, against 0.82 and 0.82 without; Walker2d TD3 seed 0: 0.88 and 0.97. Not yet measured widely
+enough to be the default."""
 
 
 def can_finetune(model: Any) -> bool:
