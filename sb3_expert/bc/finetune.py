@@ -220,7 +220,8 @@ class ActorHook:
         if callable(self.weight):
             weight = float(self.weight(self.model._current_progress_remaining))
         else:
-            weight = float(self.weight) * min(1.0, max(0.0, 1.0 - (self.model._n_updates - self.until) / self.decay))
+            after_hold = max(0, self.model._n_updates - self.until)
+            weight = float(self.weight) * max(0.0, 1.0 - after_hold / self.decay)
         if weight <= 0.0:
             return
         data = self.demonstrations.sample(self.model.batch_size, env=self.model._vec_normalize_env)
