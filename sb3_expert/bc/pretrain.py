@@ -180,8 +180,9 @@ def pretrain(
     :param finetune_kwargs: arguments of :func:`~sb3_expert.bc.finetune.prepare_finetuning`
         (``critic_steps``, ``ent_coef``, ``actor_std``, ``action_noise``, ``demo_fraction``,
         ``bc_weight``, ``bc_decay``, ``anchor``, ``actor_delay``, ``actor_lr``,
-        ``learning_starts``); None for a part turns it off. Refused with ``finetune=False``; with the
-        default, a warning says why they were not used when the model is not prepared
+        ``learning_starts``, ``target_entropy``); None for a part turns it off. Refused with
+        ``finetune=False``; with the default, a warning says why they were not used when the model
+        is not prepared
     :param progress_bar: show a progress bar over epochs (tqdm/rich, as SB3's ``learn``)
     :param verbose: 1 prints the logged values; default the model's ``verbose``
     :param logger: the SB3 ``Logger`` to record to (``pretrain/...`` keys); default the model's when it

@@ -231,3 +231,26 @@ def test_the_actors_learning_rate_is_capped_while_fine_tuning(demos):
     model.learn(40)
     assert model.actor.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
     assert model.critic.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)  # the critic keeps the model's
+
+
+def test_the_entropy_target_is_the_clones_own(demos):
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
+    pretrain(model, demos, n_epochs=1, finetune=False)
+    assert model.target_entropy == -1.0  # SB3's: minus the action dimension
+    prepare_finetuning(model, demos, critic_steps=0)  # by default, target_entropy="clone"
+    obs = th.as_tensor(demos.obs, dtype=th.float32)
+    with th.no_grad():  # -log pi of the clone's own actions, its spread set to 0.1
+        entropy = -np.mean([model.actor.action_log_prob(obs)[1].mean().item() for _ in range(20)])
+    assert abs(entropy + 1.0) > 0.05  # not SB3's target
+    assert model.target_entropy == pytest.approx(entropy, abs=0.1)
+    prepare_finetuning(model, demos, critic_steps=0, target_entropy=-2.5)
+    assert model.target_entropy == -2.5
+    prepare_finetuning(model, demos, critic_steps=0, target_entropy=None)
+    assert model.target_entropy == -2.5  # None: left as it is
+    for value, error in (("auto", TypeError), (float("nan"), ValueError), ([1.0], TypeError)):
+        with pytest.raises(error, match="target_entropy"):
+            prepare_finetuning(model, demos, critic_steps=0, target_entropy=value)
+    assert model.target_entropy == -2.5
+    td3 = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
+    prepare_finetuning(td3, demos, critic_steps=0, target_entropy="clone")  # no entropy to tune: nothing to do
+    assert not hasattr(td3, "target_entropy")
