@@ -66,7 +66,8 @@ skipped (lowest point / 20k point, over the clone, mean of seeds 0-2): HalfCheet
 against 0.77 / 1.03 with 2,000; HalfCheetah TD3 0.82 / 0.82 against 0.80 / 0.94; Walker2d SAC (seeds
 0-1) 0.81 / 0.81 against 0.95 / 0.96. It helps one task and not the others, so 2,000 stays. With the
 held updates warming Adam's moments, 2,000 gives 0.79 / 1.08, 0.83 / 1.03, 0.90 / 1.01 and, on
-Walker2d TD3, 0.90 / 1.01 (seeds 0-2)."""
+Walker2d TD3, 0.90 / 1.01 (seeds 0-2; the SAC figures with SB3's entropy target, see
+``TARGET_ENTROPY``)."""
 BC_DECAY = 100_000
 """Actor updates over which the behaviour-cloning term's weight decays to 0."""
 ENT_COEF = 0.01
@@ -86,16 +87,19 @@ TARGET_ENTROPY: float | str | None = "clone"
 """Entropy target of a clone with ``ent_coef="auto"`` (SAC, TQC, CrossQ): ``"clone"``, its own
 entropy on the demonstrations once its spread is set to ``ACTOR_STD``. SB3's target, minus the action
 dimension (-6 on HalfCheetah), is far above a clone of an expert whose actions sit at the tanh's
-bounds (-14 on HalfCheetah), so the coefficient doubles every 2,000 steps of ``learn()`` (0.01 to
-0.64 by 16,000, seeds 0 and 2) towards the 1.0 that destroys clones. Measured with
-``bench_finetune.py`` (seeds 0-2, lowest point / 20k point over the clone): HalfCheetah SAC 0.87 /
-1.00 against 0.79 / 1.08 with SB3's target; Walker2d SAC 0.99 / 1.12 against 0.90 / 1.01."""
+bounds (-14 on HalfCheetah), so the coefficient doubled every 2,000 steps of ``learn()`` (0.01 to
+0.48 by 14,000 steps, seeds 0 and 2; 0.64 by 16,000, seed 2) towards the 1.0 that destroys
+clones. With the clone's target it peaks at 0.11-0.17 around 12,000 steps, then falls. Measured
+with ``bench_finetune.py`` (seeds 0-2, lowest point / 20k point over the clone): HalfCheetah SAC
+0.87 / 1.00 (7,410 against the clone's 7,417) against 0.79 / 1.08 with SB3's target; Walker2d SAC
+0.99 / 1.12 against 0.90 / 1.01."""
 ACTOR_LR: float | None = None
 """Cap on the actor's learning rate while fine-tuning; None: the model's own. Measured on HalfCheetah
 TD3 (SB3's rate 1e-3) with ``actor_delay=5000`` and the held updates skipped, seeds 0-2 of
 ``bench_finetune.py``: a cap of 3e-4 (SAC's rate) gives a lowest point of 0.87 of the clone and 0.92
-at 20k, against 0.82 and 0.82 without; Walker2d TD3 seed 0: 0.88 and 0.97. Not yet measured widely
-enough to be the default."""
+at 20k, against 0.82 and 0.82 without; Walker2d TD3 seed 0: 0.88 and 0.97. HalfCheetah SAC (SB3's
+rate 3e-4) capped at 1e-4, with SB3's entropy target and the held updates warming Adam, seeds 0-2:
+0.83 and 0.99, against 0.79 and 1.08 without (within the noise). Not the default."""
 
 
 def can_finetune(model: Any) -> bool:
