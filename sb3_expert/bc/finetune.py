@@ -398,7 +398,7 @@ def prepare_finetuning(
         raise TypeError(
             f"model: expected an off-policy model with an actor and a critic (SAC, TD3...), got {type(model).__name__}"
         )
-    check_finetuning_args(  # by keyword: ten numbers in a row are easy to misorder
+    check_finetuning_args(  # by keyword: a dozen arguments in a row are easy to misorder
         critic_steps=critic_steps,
         ent_coef=ent_coef,
         demo_fraction=demo_fraction,
