@@ -472,10 +472,16 @@ def prepare_finetuning(
 
 def _clone_entropy(model: Any, demonstrations: ReplayBuffer) -> float:
     """The stochastic clone's entropy on the demonstrations: ``-log pi(a|s)`` of its own sampled
-    actions, what SAC's entropy tuning compares with its target."""
+    actions, what SAC's entropy tuning compares with its target. The actor runs in evaluation mode,
+    so that batch-norm statistics (CrossQ's) are read, not updated."""
     data = demonstrations.sample(min(demonstrations.size(), 10_000), env=model._vec_normalize_env)
-    with th.no_grad():
-        return -float(model.actor.action_log_prob(data.observations)[1].mean())
+    training = model.actor.training
+    model.actor.set_training_mode(False)
+    try:
+        with th.no_grad():
+            return -float(model.actor.action_log_prob(data.observations)[1].mean())
+    finally:
+        model.actor.set_training_mode(training)
 
 
 def _copy_online(source: Any, target: Any) -> None:

@@ -254,3 +254,16 @@ def test_the_entropy_target_is_the_clones_own(demos):
     td3 = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
     prepare_finetuning(td3, demos, critic_steps=0, target_entropy="clone")  # no entropy to tune: nothing to do
     assert not hasattr(td3, "target_entropy")
+
+
+def test_the_clones_entropy_is_read_without_touching_batch_norm(demos):
+    from sb3_contrib import CrossQ
+
+    model = CrossQ("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
+    pretrain(model, demos, n_epochs=1, finetune=False)
+    model.actor.set_training_mode(True)  # as SB3 leaves it after train()
+    before = {k: v.clone() for k, v in model.actor.state_dict().items()}
+    prepare_finetuning(model, demos, critic_steps=0, actor_std=None)
+    assert model.target_entropy != -1.0 and model.actor.training
+    for key, value in model.actor.state_dict().items():  # running statistics and step counts included
+        assert th.equal(value, before[key]), key
