@@ -308,9 +308,10 @@ def check_finetuning_args(
     target_entropy: Any = TARGET_ENTROPY,
 ) -> None:
     """Raise (naming the argument) for anything :func:`prepare_finetuning` would refuse."""
-    if isinstance(target_entropy, str) and target_entropy != "clone":
-        raise TypeError(f"target_entropy: expected a number, 'clone' or None, got {target_entropy!r}")
-    if target_entropy is not None and target_entropy != "clone":
+    if isinstance(target_entropy, str):
+        if target_entropy != "clone":
+            raise TypeError(f"target_entropy: expected a number, 'clone' or None, got {target_entropy!r}")
+    elif target_entropy is not None:
         _check("target_entropy", target_entropy, -math.inf)
     _check("critic_steps", critic_steps, 0, whole=True)
     _check("bc_decay", bc_decay, 1, whole=True)
@@ -428,7 +429,7 @@ def prepare_finetuning(
             log_std.bias.fill_(math.log(float(actor_std)))
         record("pretrain/actor_std", float(actor_std))
     if target_entropy is not None and getattr(model, "log_ent_coef", None) is not None:
-        if target_entropy == "clone":
+        if isinstance(target_entropy, str):  # "clone", the only string the check lets through
             target_entropy = _clone_entropy(model, demonstrations)
         model.target_entropy = float(target_entropy)
         record("pretrain/target_entropy", float(target_entropy))
