@@ -75,7 +75,14 @@ ENT_COEF = 0.01
 ANCHOR_WEIGHT = 10.0
 """Weight of the pull towards the frozen clone's actions, relative to the critic's mean ``|Q|``
 (measured on HalfCheetah TD3, seed 0, 6,000 steps: 9,157 / 7,939 / 8,818 / 9,141 every 2,000 steps
-at 10; 7,939 / 6,081 / 3,336 at 1; 7,939 / -518 / -297 without)."""
+at 10; 7,939 / 6,081 / 3,336 at 1; 7,939 / -518 / -297 without). Two ways of letting ``learn()``
+improve on the clone were measured on HalfCheetah SAC with ``bench_finetune.py`` and not kept: the
+anchor decaying linearly to 0 over the 20,000 actor updates after the hold made the clones worse
+(seed 0 from 6,580 to 4,325 at 20,000 steps, seed 1 from 8,343 to 7,367: the critic's
+action-gradient still leads away from the clone's behaviour); the anchor pulling towards the
+expert's actions on the batch's demonstration rows (the clone's on the online rows), which keeps
+behaviour cloning going, gave 0.85 / 0.96 of the clone (lowest / 20k, seeds 0-2) against 0.87 /
+1.00."""
 ACTOR_STD = 0.1
 """Starting standard deviation (before the tanh) of a stochastic clone's actions (SAC, TQC,
 CrossQ). Behaviour cloning trains the deterministic action only; the untrained ``log_std`` head of
