@@ -218,6 +218,11 @@ def main() -> None:
             print(line)
             per_seed = "; ".join(" ".join(f"{v:,.0f}" for v in run) for run in returns)
             print(f"  {'':26s}per seed: {per_seed}")
+            if variant != "scratch" and len(returns) > 1:  # how far the mean ratio can be trusted
+                ratios = (returns[:, -1] - zero) / (returns[:, 0] - zero)
+                error = ratios.std(ddof=1) / np.sqrt(len(ratios))
+                listed = " ".join(f"{r:.2f}" for r in ratios)
+                print(f"  {'':26s}final/clone per seed: {listed} (standard error of their mean {error:.2f})")
     print(f"\n{time.perf_counter() - start:.0f} s")
     if args.plot:
         plot(curves, args.every, args.plot)
