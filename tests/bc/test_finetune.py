@@ -10,7 +10,7 @@ from sb3_expert import pretrain
 from sb3_expert.bc.batches import discounted_returns
 from sb3_expert.bc.finetune import ActorHook, prepare_finetuning
 from sb3_expert.bc.replay import DemoReplayBuffer
-from tests.helpers import expert_demos, with_rewards
+from tests.helpers import expert_demos, needs_fixtures, with_rewards
 
 TINY = {"net_arch": [16, 16]}
 
@@ -191,6 +191,7 @@ def test_what_cannot_be_prepared_is_refused_before_training(demos, tmp_path):
     assert all(th.equal(a, b) for a, b in zip(weights, model.policy.parameters()))
 
 
+@needs_fixtures
 def test_a_pendulum_clone_keeps_its_score_while_sac_learns():
     """Issue 12's small version: a SAC clone of the zoo Pendulum expert prepared by ``finetune=True``,
     then 3,000 steps of ``learn()``: the normalised score (random 0, clone 1) stays at or above 0.8
@@ -199,7 +200,7 @@ def test_a_pendulum_clone_keeps_its_score_while_sac_learns():
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    from tests.helpers import zoo_expert_demos
+    from tests.helpers import zoo_expert_demos  # reads the zoo's Pendulum expert from the fixtures
 
     model = SAC("MlpPolicy", make_vec_env("Pendulum-v1", seed=0), policy_kwargs={"net_arch": [64, 64]}, seed=0)
     eval_env = make_vec_env("Pendulum-v1", seed=100)
