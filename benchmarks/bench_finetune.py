@@ -19,8 +19,8 @@ evaluating the model (deterministic, ``--eval-episodes`` episodes of a plain env
 episodes (the evaluation environment is re-seeded each time): with fresh start states at each point,
 the same PPO Pendulum clone scored from -128 to -378 over successive 10-episode evaluations, and
 that noise, not ``learn()``, made the lowest points. It prints each variant's mean curve over
-the seeds, the lowest ratio to the clone along it, the final ratio to the clone and to scratch, and
-writes the curves to ``finetune.png`` (with matplotlib).
+the seeds, the lowest ratio to the clone along it, the final ratio to the clone (also per seed, with the
+standard error of their mean) and to scratch, and writes the curves to ``finetune.png`` (with matplotlib).
 
 Run: ``python benchmarks/bench_finetune.py [--tasks HalfCheetah-v5/SAC ...] [--seeds 0 1 2]``
 (the full table: about 4 hours on 2 cores; the four MuJoCo tasks, ``finetune`` only, 3 seeds: 55 minutes).
