@@ -294,8 +294,8 @@ def _remove_hook(optimizer: th.optim.Optimizer) -> None:
 def _check(name: str, value: Any, low: float, high: float = math.inf, *, whole: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    if not low <= value <= high:
-        raise ValueError(f"{name}: expected a number in [{low}, {high}], got {value!r}")
+    if not math.isfinite(value) or not low <= value <= high:  # NaN and infinities are no settings
+        raise ValueError(f"{name}: expected a finite number in [{low}, {high}], got {value!r}")
     if whole and int(value) != value:
         raise ValueError(f"{name}: expected a whole number, got {value!r}")
 

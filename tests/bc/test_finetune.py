@@ -135,6 +135,9 @@ def test_bad_finetune_arguments_change_nothing(demos):
         ({"action_noise": "x"}, TypeError, "action_noise"),
         ({"actor_std": 0.0}, ValueError, "actor_std"),
         ({"actor_lr": 0.0}, ValueError, "actor_lr"),
+        ({"critic_steps": float("inf")}, ValueError, "critic_steps"),  # not Python's OverflowError
+        ({"ent_coef": float("inf")}, ValueError, "ent_coef"),
+        ({"anchor": float("inf")}, ValueError, "anchor"),
     ):
         with pytest.raises(error, match=match):
             pretrain(model, demos, n_epochs=1, finetune=True, finetune_kwargs=kwargs)
@@ -248,7 +251,12 @@ def test_the_entropy_target_is_the_clones_own(demos):
     assert model.target_entropy == -2.5
     prepare_finetuning(model, demos, critic_steps=0, target_entropy=None)
     assert model.target_entropy == -2.5  # None: left as it is
-    for value, error in (("auto", TypeError), (float("nan"), ValueError), ([1.0], TypeError)):
+    for value, error in (
+        ("auto", TypeError),
+        (float("nan"), ValueError),
+        (-float("inf"), ValueError),
+        ([1.0], TypeError),
+    ):
         with pytest.raises(error, match="target_entropy"):
             prepare_finetuning(model, demos, critic_steps=0, target_entropy=value)
     assert model.target_entropy == -2.5
