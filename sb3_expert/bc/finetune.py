@@ -82,7 +82,11 @@ anchor decaying linearly to 0 over the 20,000 actor updates after the hold made 
 action-gradient still leads away from the clone's behaviour); the anchor pulling towards the
 expert's actions on the batch's demonstration rows (the clone's on the online rows), which keeps
 behaviour cloning going, gave 0.85 / 0.96 of the clone (lowest / 20k, seeds 0-2) against 0.87 /
-1.00."""
+1.00. Also measured and not kept (20 evaluation episodes per point): the anchor on the
+demonstrations' states only (seeds 0-1 collapsed: 3,671 and 2,490 at 20k from clones of 6,680 and
+7,899), an advantage-weighted pull towards the replay buffer's actions after the hold (AWAC's loss,
+10 x the mean ``|Q|``: 2,201 and 3,601), and the anchor extended to the actor's ``log_std`` (seeds
+0-3: 0.90 / 0.96 against 1.00 at 20k for the defaults on the same seeds)."""
 ACTOR_STD = 0.1
 """Starting standard deviation (before the tanh) of a stochastic clone's actions (SAC, TQC,
 CrossQ). Behaviour cloning trains the deterministic action only; the untrained ``log_std`` head of
