@@ -30,6 +30,8 @@ from sb3_expert.data import (
 )
 from sb3_expert.errors import (
     ActionError,
+    ArgumentTypeError,
+    ArgumentValueError,
     DemonstrationError,
     DemonstrationFileError,
     DemonstrationFileNotFoundError,
@@ -97,6 +99,8 @@ __all__ = [
     "pretrain",
     # errors
     "ActionError",
+    "ArgumentTypeError",
+    "ArgumentValueError",
     "DemonstrationError",
     "DemonstrationFileError",
     "DemonstrationFileNotFoundError",

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 __all__ = [
     "ActionError",
+    "ArgumentTypeError",
+    "ArgumentValueError",
     "DemonstrationError",
     "DemonstrationFileError",
     "DemonstrationFileNotFoundError",
@@ -30,6 +32,16 @@ __all__ = [
     "UnsafeModelError",
     "WriteFailedError",
 ]
+
+
+class ArgumentValueError(ValueError):
+    """An argument of a type the function takes, with a value it does not accept (out of range,
+    not one of the choices, arguments that exclude each other)."""
+
+
+class ArgumentTypeError(TypeError):
+    """An argument of a type the function does not take, or an object it cannot work with (a model
+    without the parts asked of it, data read lazily where it must be in memory)."""
 
 
 class DemonstrationError(ValueError):

@@ -67,3 +67,16 @@ def test_every_error_the_document_names_lives_in_errors():
     for name in names:
         assert issubclass(getattr(errors, name), (ValueError, TypeError))
         assert getattr(sb3_expert, name) is getattr(errors, name), f"{name} is not importable from sb3_expert"
+
+
+def test_bad_input_raises_this_librarys_errors_not_bare_builtins():
+    """The package raises no bare ``ValueError`` / ``TypeError``: every refusal is one of the
+    classes in ``sb3_expert.errors`` (their subclasses), so callers can tell it from a bug's."""
+    package = Path(sb3_expert.__file__).parent
+    bare = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\braise (ValueError|TypeError)\b", line)
+    ]
+    assert not bare, f"bare ValueError/TypeError raised at {bare}"

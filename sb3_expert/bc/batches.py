@@ -22,6 +22,7 @@ from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import ObsArray, map_obs, take
 from sb3_expert.data.source import StepSource, obs_chunks
 from sb3_expert.data.spaces import check_action_space, check_spaces_match, row_nbytes
+from sb3_expert.errors import ArgumentTypeError
 
 __all__ = [
     "Batches",
@@ -45,7 +46,7 @@ def as_dataset(dataset: Any, *, validate: bool, seed: int | None) -> ExpertDatas
         return ExpertDataset(traj_data=dataset, train_fraction=0.8 if validate else 1.0, verbose=0, seed=seed)
     if isinstance(dataset, (str, os.PathLike)):
         return ExpertDataset(expert_path=dataset, train_fraction=0.8 if validate else 1.0, verbose=0, seed=seed)
-    raise TypeError(
+    raise ArgumentTypeError(
         "dataset: expected an ExpertDataset, a Demonstrations or a path to a .npz/.h5 file, "
         f"got {type(dataset).__name__}"
     )
@@ -84,7 +85,7 @@ def check_sequence_data(bc: BCLoss, dataset: ExpertDataset) -> None:
     """Raise TypeError when ``bc`` trains on whole episodes and ``dataset`` cannot give them (read
     lazily, or split by transition)."""
     if bc.sequence and (dataset.demonstrations is None or dataset.train_episodes is None):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"dataset: {bc.name} trains on whole episodes; load the data in memory (in_memory=True) "
             "and split it by episode (split='episode')"
         )

@@ -52,6 +52,7 @@ from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.io import as_demonstrations
 from sb3_expert.data.obs import take
 from sb3_expert.data.paths import format_of
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 from sb3_expert.record.generate import actor_fn
 from sb3_expert.record.sinks import open_sink
 from sb3_expert.record.streams import Stream
@@ -121,18 +122,18 @@ class DAgger(contextlib.AbstractContextManager):
         progress_bar: bool = False,
     ) -> None:
         if not isinstance(model, BaseAlgorithm):
-            raise TypeError(f"model: expected an SB3 algorithm (PPO, SAC, DQN...), got {type(model).__name__}")
+            raise ArgumentTypeError(f"model: expected an SB3 algorithm (PPO, SAC, DQN...), got {type(model).__name__}")
         if not callable(getattr(expert, "predict", None)) and not callable(expert):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"expert: expected an SB3 model or policy, or a callable obs -> action, got {type(expert).__name__}"
             )
         venv = env if env is not None else model.get_env()
         if isinstance(venv, VecTransposeImage):  # record images as the env emits them; predict transposes
             venv = venv.venv
         if not isinstance(venv, VecEnv):
-            raise TypeError(f"env: expected an SB3 VecEnv (the model has none), got {type(venv).__name__}")
+            raise ArgumentTypeError(f"env: expected an SB3 VecEnv (the model has none), got {type(venv).__name__}")
         if unwrap_vec_wrapper(venv, VecNormalize) is not None:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "env: DAgger collects raw observations and pretrain standardises them inside the policy; "
                 "pass the env without its VecNormalize"
             )
@@ -141,17 +142,17 @@ class DAgger(contextlib.AbstractContextManager):
         check_positive_int("n_eval_episodes", n_eval_episodes)
         check_positive_int("max_rows", max_rows, allow_none=True)
         if path is not None and format_of(path, argument="path") != "hdf5":
-            raise ValueError(f"path: expected an .h5 file (written as it goes) or None, got {path}")
+            raise ArgumentValueError(f"path: expected an .h5 file (written as it goes) or None, got {path}")
         if resume and path is None:
-            raise ValueError("resume: needs the path of the file to resume from, got path=None")
+            raise ArgumentValueError("resume: needs the path of the file to resume from, got path=None")
         if not isinstance(pretrain_kwargs, (Mapping, type(None))):
-            raise TypeError(f"pretrain_kwargs: expected a dict, got {type(pretrain_kwargs).__name__}")
+            raise ArgumentTypeError(f"pretrain_kwargs: expected a dict, got {type(pretrain_kwargs).__name__}")
         reserved = {"model", "dataset", "n_epochs", "seed", "logger", "val_interval"} & set(pretrain_kwargs or {})
         if reserved:
-            raise ValueError(f"pretrain_kwargs: {sorted(reserved)} are set by DAgger itself")
+            raise ArgumentValueError(f"pretrain_kwargs: {sorted(reserved)} are set by DAgger itself")
         unknown = set(pretrain_kwargs or {}) - set(inspect.signature(pretrain).parameters)
         if unknown:
-            raise ValueError(f"pretrain_kwargs: {sorted(unknown)} are not arguments of pretrain")
+            raise ArgumentValueError(f"pretrain_kwargs: {sorted(unknown)} are not arguments of pretrain")
         self.beta_schedule = as_beta_schedule(beta_schedule)
         self.expert_view = expert_view_fn(expert_obs)
         first = None if demonstrations is None else as_demonstrations(demonstrations, "demonstrations")
@@ -244,7 +245,7 @@ class DAgger(contextlib.AbstractContextManager):
         venv, n_envs = self.venv, self.venv.num_envs
         beta = float(self.beta_schedule(self.round))
         if not 0.0 <= beta <= 1.0:
-            raise ValueError(f"beta_schedule: expected a beta in [0, 1] for round {self.round}, got {beta}")
+            raise ArgumentValueError(f"beta_schedule: expected a beta in [0, 1] for round {self.round}, got {beta}")
         if self._obs is None:
             if self.seed is not None:
                 venv.seed(self.seed)

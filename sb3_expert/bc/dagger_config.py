@@ -12,7 +12,7 @@ import numpy as np
 from stable_baselines3.common.utils import ConstantSchedule
 
 from sb3_expert.data.hdf5 import HDF5Reader
-from sb3_expert.errors import DemonstrationError, DemonstrationFileError
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError, DemonstrationError, DemonstrationFileError
 
 __all__ = [
     "DEFAULT_RAMPDOWN",
@@ -40,7 +40,7 @@ class LinearBetaSchedule:
             or not isinstance(rampdown_rounds, (int, np.integer))
             or rampdown_rounds < 1
         ):
-            raise ValueError(f"rampdown_rounds: expected an integer >= 1, got {rampdown_rounds!r}")
+            raise ArgumentValueError(f"rampdown_rounds: expected an integer >= 1, got {rampdown_rounds!r}")
         self.rampdown_rounds = int(rampdown_rounds)
 
     def __call__(self, round_: int) -> float:
@@ -58,7 +58,7 @@ class ExponentialBetaSchedule:
 
     def __init__(self, decay: float) -> None:
         if isinstance(decay, bool) or not isinstance(decay, (int, float, np.number)) or not 0.0 < decay < 1.0:
-            raise ValueError(f"decay: expected a number in (0, 1), got {decay!r}")
+            raise ArgumentValueError(f"decay: expected a number in (0, 1), got {decay!r}")
         self.decay = float(decay)
 
     def __call__(self, round_: int) -> float:
@@ -75,11 +75,11 @@ def as_beta_schedule(value: Any) -> Callable[[int], float]:
         return ExponentialBetaSchedule(0.5)
     if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"beta_schedule: expected a constant beta in [0, 1], got {value!r}")
+            raise ArgumentValueError(f"beta_schedule: expected a constant beta in [0, 1], got {value!r}")
         return ConstantSchedule(float(value))
     if callable(value):
         return value
-    raise ValueError(
+    raise ArgumentValueError(
         "beta_schedule: expected 'linear', 'exponential', a constant in [0, 1] or a callable round -> beta, "
         f"got {value!r}"
     )
@@ -90,7 +90,7 @@ def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> No
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        raise ArgumentValueError(f"{name}: expected an integer >= 1, got {value!r}")
 
 
 def expert_view_fn(expert_obs: Any) -> Callable[[Mapping[str, Any]], Any] | None:
@@ -110,7 +110,7 @@ def expert_view_fn(expert_obs: Any) -> Callable[[Mapping[str, Any]], Any] | None
         return from_info
     if callable(expert_obs):
         return expert_obs
-    raise TypeError(
+    raise ArgumentTypeError(
         f"expert_obs: expected None, an info key or a callable info -> obs, got {type(expert_obs).__name__}"
     )
 
@@ -127,6 +127,6 @@ def check_resumable(path: str | os.PathLike[str], given_round_zero: bool) -> Non
                 f"{path}: resume: expected a DAgger file (per-step 'dagger_round'), got infos {reader.info_keys}"
             )
     if given_round_zero:
-        raise ValueError(
+        raise ArgumentValueError(
             f"demonstrations: {path} already holds its rounds, round 0 included; pass demonstrations=None to resume"
         )

@@ -51,6 +51,7 @@ from stable_baselines3.common.type_aliases import Schedule
 
 from sb3_expert.bc.losses import loss_for, stochastic_actor
 from sb3_expert.bc.replay import DEMO_FRACTION, DemoReplayBuffer, demo_buffer_class, demonstration_buffer
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 
 __all__ = ["ActorHook", "can_finetune", "prepare_finetuning"]
 
@@ -297,11 +298,11 @@ def _remove_hook(optimizer: th.optim.Optimizer) -> None:
 
 def _check(name: str, value: Any, low: float, high: float = math.inf, *, whole: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{name}: expected a number, got {type(value).__name__}")
     if not math.isfinite(value) or not low <= value <= high:  # NaN and infinities are no settings
-        raise ValueError(f"{name}: expected a finite number in [{low}, {high}], got {value!r}")
+        raise ArgumentValueError(f"{name}: expected a finite number in [{low}, {high}], got {value!r}")
     if whole and int(value) != value:
-        raise ValueError(f"{name}: expected a whole number, got {value!r}")
+        raise ArgumentValueError(f"{name}: expected a whole number, got {value!r}")
 
 
 def check_finetuning_args(
@@ -321,7 +322,7 @@ def check_finetuning_args(
     """Raise (naming the argument) for anything :func:`prepare_finetuning` would refuse."""
     if isinstance(target_entropy, str):
         if target_entropy != "clone":
-            raise TypeError(f"target_entropy: expected a number, 'clone' or None, got {target_entropy!r}")
+            raise ArgumentTypeError(f"target_entropy: expected a number, 'clone' or None, got {target_entropy!r}")
     elif target_entropy is not None:
         _check("target_entropy", target_entropy, -math.inf)
     _check("critic_steps", critic_steps, 0, whole=True)
@@ -355,7 +356,7 @@ def check_replay_buffer(model: Any, demo_fraction: Any) -> None:
     """Raise when ``demo_fraction`` asks for a demonstration buffer in place of one it cannot stand for."""
     buffer = model.replay_buffer
     if demo_fraction is not None and not mixable(buffer):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"demo_fraction: the model's {type(buffer).__name__} cannot be replaced by a DemoReplayBuffer "
             "without losing what it does; pass demo_fraction=None to keep it"
         )
@@ -407,7 +408,7 @@ def prepare_finetuning(
     :return: the :class:`ActorHook` installed, or None
     """
     if not can_finetune(model):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"model: expected an off-policy model with an actor and a critic (SAC, TD3...), got {type(model).__name__}"
         )
     check_finetuning_args(  # by keyword: a dozen arguments in a row are easy to misorder

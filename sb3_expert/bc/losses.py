@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 
-from sb3_expert.errors import UnsupportedSpaceError
+from sb3_expert.errors import ArgumentTypeError, UnsupportedSpaceError
 
 __all__ = ["BCLoss", "LOSSES", "loss_for"]
 
@@ -237,7 +237,7 @@ def loss_for(policy: BasePolicy) -> BCLoss:
     """
     factory = next((LOSSES[cls] for cls in type(policy).__mro__ if cls in LOSSES), None) or _family(policy)
     if factory is None:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"pretrain: no behaviour-cloning loss for {type(policy).__name__}: it is none of an ActorCriticPolicy "
             "(or a policy with `evaluate_actions`), "
             "a policy with an `actor` (SAC/TD3-like), a `q_net` (DQN-like), a `quantile_net` (QR-DQN-like) or an "

@@ -13,6 +13,7 @@ Speed: the training data goes to the model's device once, as tensors in their st
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import warnings
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ from sb3_expert.bc.replay import DEMO_FRACTION
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.source import obs_chunks
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 
 __all__ = ["PretrainMixin", "pretrain"]
 
@@ -75,7 +77,9 @@ def _sync_targets(policy: Any) -> None:
 
 
 def _positive_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and bool(value > 0)
+    """A finite number > 0 (not a bool): NaN and infinities are no settings."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    return number and math.isfinite(value) and bool(value > 0)
 
 
 def _check_args(
@@ -89,25 +93,34 @@ def _check_args(
     lr_decay: Any,
     max_grad_norm: Any,
     vf_coef: Any,
+    seed: Any,
+    verbose: Any,
+    flags: dict[str, Any],
 ) -> None:
     """Every argument, before anything touches the model."""
     if not isinstance(model, BaseAlgorithm):
-        raise TypeError(f"model: expected an SB3 algorithm (PPO, SAC, DQN...), got {type(model).__name__}")
+        raise ArgumentTypeError(f"model: expected an SB3 algorithm (PPO, SAC, DQN...), got {type(model).__name__}")
     for name, value in (("n_epochs", n_epochs), ("batch_size", batch_size), ("val_interval", val_interval)):
         if value is None and name != "n_epochs":
             continue
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+            raise ArgumentValueError(f"{name}: expected an integer >= 1, got {value!r}")
     if not callable(learning_rate) and not _positive_number(learning_rate):
-        raise ValueError(f"learning_rate: expected a number > 0 or a schedule, got {learning_rate!r}")
+        raise ArgumentValueError(f"learning_rate: expected a finite number > 0 or a schedule, got {learning_rate!r}")
     if not _positive_number(adam_epsilon):
-        raise ValueError(f"adam_epsilon: expected a number > 0, got {adam_epsilon!r}")
+        raise ArgumentValueError(f"adam_epsilon: expected a finite number > 0, got {adam_epsilon!r}")
     if lr_decay not in ("linear", "constant"):
-        raise ValueError(f"lr_decay: expected 'linear' or 'constant', got {lr_decay!r}")
+        raise ArgumentValueError(f"lr_decay: expected 'linear' or 'constant', got {lr_decay!r}")
     if max_grad_norm is not None and not _positive_number(max_grad_norm):
-        raise ValueError(f"max_grad_norm: expected None or a number > 0, got {max_grad_norm!r}")
+        raise ArgumentValueError(f"max_grad_norm: expected None or a finite number > 0, got {max_grad_norm!r}")
     if not _positive_number(vf_coef):
-        raise ValueError(f"vf_coef: expected a number > 0, got {vf_coef!r}")
+        raise ArgumentValueError(f"vf_coef: expected a finite number > 0, got {vf_coef!r}")
+    for name, value in (("seed", seed), ("verbose", verbose)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+            raise ArgumentTypeError(f"{name}: expected None or an integer, got {type(value).__name__} {value!r}")
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise ArgumentTypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
 
 
 def pretrain(
@@ -207,6 +220,9 @@ def pretrain(
         lr_decay=lr_decay,
         max_grad_norm=max_grad_norm,
         vf_coef=vf_coef,
+        seed=seed,
+        verbose=verbose,
+        flags={"value_warm_start": value_warm_start, "normalize_obs": normalize_obs, "progress_bar": progress_bar},
     )
     data = as_dataset(dataset, validate=val_interval is not None, seed=seed)
     transpose = check_dataset_spaces(model, data)
@@ -214,7 +230,7 @@ def pretrain(
     bc = loss_for(model.policy)
     logger = logger if logger is not None else _logger(model, verbose)
     if value_warm_start and (bc.value is None or bc.sequence):
-        raise TypeError(
+        raise ArgumentTypeError(
             "value_warm_start: only feed-forward actor-critic policies have a value head to warm-start, "
             f"got {type(model.policy).__name__}"
         )
@@ -271,18 +287,20 @@ def pretrain(
 def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Demonstrations | None) -> bool:
     """Whether ``pretrain`` ends with ``prepare_finetuning``; every argument of it checked first."""
     if finetune not in (None, True, False):
-        raise TypeError(f"finetune: expected None, True or False, got {finetune!r}")
+        raise ArgumentTypeError(f"finetune: expected None, True or False, got {finetune!r}")
     kwargs = {} if finetune_kwargs is None else finetune_kwargs
     if not isinstance(kwargs, Mapping):
-        raise TypeError(f"finetune_kwargs: expected a dict, got {type(kwargs).__name__}")
+        raise ArgumentTypeError(f"finetune_kwargs: expected a dict, got {type(kwargs).__name__}")
     known = set(inspect.signature(check_finetuning_args).parameters)
     unknown = sorted(set(kwargs) - known)
     if unknown:
-        raise TypeError(f"finetune_kwargs: unknown {unknown}; expected some of {sorted(known)}")
+        raise ArgumentTypeError(f"finetune_kwargs: unknown {unknown}; expected some of {sorted(known)}")
     check_finetuning_args(**kwargs)
     if finetune is False:
         if kwargs:
-            raise TypeError(f"finetune_kwargs: given ({sorted(kwargs)}) with finetune=False; drop one of the two")
+            raise ArgumentTypeError(
+                f"finetune_kwargs: given ({sorted(kwargs)}) with finetune=False; drop one of the two"
+            )
         return False
     fraction = kwargs.get("demo_fraction", DEMO_FRACTION)
     if finetune is None:  # when it applies and there are rewards to fit a critic to
@@ -291,12 +309,12 @@ def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Dem
             warnings.warn(f"finetune_kwargs ignored: {skipped}; finetune=True insists", stacklevel=3)
         return not skipped
     if not can_finetune(model):
-        raise TypeError(
+        raise ArgumentTypeError(
             "finetune: only off-policy models with an actor and a critic (SAC, TD3, DDPG, TQC, CrossQ) are "
             f"prepared for fine-tuning, got {type(model).__name__}"
         )
     if demos is None:
-        raise TypeError("finetune: the demonstrations must be in memory (ExpertDataset(in_memory=True))")
+        raise ArgumentTypeError("finetune: the demonstrations must be in memory (ExpertDataset(in_memory=True))")
     check_replay_buffer(model, fraction)
     return True
 
@@ -349,6 +367,6 @@ class PretrainMixin:
         """SB2's ``model.pretrain(dataset, n_epochs, learning_rate, adam_epsilon, val_interval)``;
         see :func:`pretrain` for the keyword-only extras."""
         if not isinstance(self, BaseAlgorithm):
-            raise TypeError(f"PretrainMixin: mix it into an SB3 algorithm class, got {type(self).__name__}")
+            raise ArgumentTypeError(f"PretrainMixin: mix it into an SB3 algorithm class, got {type(self).__name__}")
         pretrain(self, dataset, n_epochs, learning_rate, adam_epsilon, val_interval, **kwargs)
         return self

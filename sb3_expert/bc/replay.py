@@ -25,7 +25,7 @@ from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.io import as_demonstrations
 from sb3_expert.data.obs import ObsArray, take
 from sb3_expert.data.spaces import check_action_space, check_spaces_match
-from sb3_expert.errors import EmptyDatasetError, SpaceMismatchError
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError, EmptyDatasetError, SpaceMismatchError
 
 __all__ = ["DEMO_FRACTION", "DemoReplayBuffer", "DictDemoReplayBuffer", "demo_buffer_class", "fill_replay_buffer"]
 
@@ -112,9 +112,13 @@ def fill_replay_buffer(model: OffPolicyAlgorithm, dataset: Any) -> int:
     :raises SpaceMismatchError: when the spaces do not fit the model's
     """
     if not isinstance(model, OffPolicyAlgorithm):
-        raise TypeError(f"model: expected an off-policy algorithm with a replay buffer, got {type(model).__name__}")
+        raise ArgumentTypeError(
+            f"model: expected an off-policy algorithm with a replay buffer, got {type(model).__name__}"
+        )
     if model.replay_buffer is None:
-        raise ValueError("model.replay_buffer: expected a replay buffer (the model sets one up on creation), got None")
+        raise ArgumentValueError(
+            "model.replay_buffer: expected a replay buffer (the model sets one up on creation), got None"
+        )
     demos = as_demonstrations(dataset)
     if demos.n_steps == 0:
         raise EmptyDatasetError("dataset: expected at least one transition, got an empty dataset")
@@ -198,7 +202,7 @@ class DemoReplayBuffer(ReplayBuffer):
             or not isinstance(demo_fraction, (int, float))
             or not 0 <= demo_fraction <= 1
         ):
-            raise ValueError(f"demo_fraction: expected a number in [0, 1], got {demo_fraction!r}")
+            raise ArgumentValueError(f"demo_fraction: expected a number in [0, 1], got {demo_fraction!r}")
         super().__init__(
             buffer_size,
             observation_space,

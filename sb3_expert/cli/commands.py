@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from sb3_expert.errors import ArgumentValueError
+
 __all__ = ["convert", "dagger_command", "demo", "evaluate", "info", "pretrain_command", "record"]
 
 
@@ -19,7 +21,7 @@ def _kwargs(pairs: Sequence[str]) -> dict[str, object]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--expert-kwargs: expected key=value, got {pair!r}")
+            raise ArgumentValueError(f"--expert-kwargs: expected key=value, got {pair!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -39,11 +41,11 @@ def _json_object(flag: str, text: str | None) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(
+        raise ArgumentValueError(
             f"{flag}: expected a JSON object such as '{{\"net_arch\": [64, 64]}}', got {text!r} ({e})"
         ) from e
     if not isinstance(value, dict):
-        raise ValueError(f"{flag}: expected a JSON object, got {type(value).__name__} {text!r}")
+        raise ArgumentValueError(f"{flag}: expected a JSON object, got {type(value).__name__} {text!r}")
     return value
 
 
@@ -124,9 +126,11 @@ def dagger_command(args: argparse.Namespace) -> None:
     policy_kwargs = _json_object("--policy-kwargs", args.policy_kwargs)  # before anything is loaded
     out = check_output_path(args.out, overwrite=args.overwrite, argument="--out")
     if args.eval_episodes < 0:
-        raise ValueError(f"--eval-episodes: expected an integer >= 0 (0: no evaluation), got {args.eval_episodes}")
+        raise ArgumentValueError(
+            f"--eval-episodes: expected an integer >= 0 (0: no evaluation), got {args.eval_episodes}"
+        )
     if args.data is not None and format_of(args.data, argument="--data") != "hdf5":
-        raise ValueError(f"--data: expected a file name ending in .h5 (written as it goes), got {args.data!r}")
+        raise ArgumentValueError(f"--data: expected a file name ending in .h5 (written as it goes), got {args.data!r}")
     cls: Any = algorithm_class(args.algo)
     venv = _venv(args.env, args.n_envs, args.seed)
     expert = _load_expert(args, venv)

@@ -24,7 +24,7 @@ from sb3_expert.data.obs import ObsArray
 from sb3_expert.data.paths import check_input_path, format_of
 from sb3_expert.data.source import MemorySource, StepSource
 from sb3_expert.data.spaces import row_nbytes
-from sb3_expert.errors import DemonstrationError, EmptyDatasetError
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError, DemonstrationError, EmptyDatasetError
 
 __all__ = ["ExpertDataset"]
 
@@ -87,7 +87,7 @@ class ExpertDataset:
         in_memory: bool | None = None,
     ) -> None:
         if (expert_path is None) == (traj_data is None):
-            raise ValueError(
+            raise ArgumentValueError(
                 "expert_path and traj_data: expected exactly one of them, got "
                 + ("both" if expert_path is not None else "neither")
             )
@@ -96,15 +96,17 @@ class ExpertDataset:
             or not isinstance(train_fraction, (int, float, np.integer, np.floating))
             or not 0.0 < float(train_fraction) <= 1.0
         ):
-            raise ValueError(f"train_fraction: expected a number in (0, 1], got {train_fraction!r}")
+            raise ArgumentValueError(f"train_fraction: expected a number in (0, 1], got {train_fraction!r}")
         if split not in ("episode", "transition"):
-            raise ValueError(f"split: expected 'episode' or 'transition', got {split!r}")
+            raise ArgumentValueError(f"split: expected 'episode' or 'transition', got {split!r}")
         if (
             isinstance(traj_limitation, bool)
             or not isinstance(traj_limitation, (int, np.integer))
             or (traj_limitation < 1 and traj_limitation != -1)
         ):
-            raise ValueError(f"traj_limitation: expected -1 (all episodes) or an integer >= 1, got {traj_limitation!r}")
+            raise ArgumentValueError(
+                f"traj_limitation: expected -1 (all episodes) or an integer >= 1, got {traj_limitation!r}"
+            )
         self.expert_path = None if expert_path is None else Path(expert_path)
         self.train_fraction = float(train_fraction)
         self.batch_size = batch_size
@@ -151,7 +153,7 @@ class ExpertDataset:
                         traj_data, observation_space=observation_space, action_space=action_space, source="traj_data"
                     )
                 )
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"traj_data: expected a Demonstrations or SB2's dict of arrays, got {type(traj_data).__name__}"
             )
         assert expert_path is not None
@@ -239,7 +241,7 @@ class ExpertDataset:
         A pass that ends starts the next one, reshuffled.
         """
         if split not in (None, "train", "val"):
-            raise ValueError(f"split: expected None, 'train' or 'val', got {split!r}")
+            raise ArgumentValueError(f"split: expected None, 'train' or 'val', got {split!r}")
         if split is None and self.dataloader is None:
             self.init_dataloader(self.batch_size)
         loader = {None: self.dataloader, "train": self.train_loader, "val": self.val_loader}[split]

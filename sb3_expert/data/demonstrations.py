@@ -29,7 +29,7 @@ from sb3_expert.data.episodes import Episodes, Steps, Transitions, transitions
 from sb3_expert.data.obs import ObsArray, concat, take
 from sb3_expert.data.spaces import check_space, check_spaces_match
 from sb3_expert.data.validation import arrays_equal, bool_vector, check_infos, check_leaf, check_obs, float_vector
-from sb3_expert.errors import DemonstrationError, IndexOutOfRangeError
+from sb3_expert.errors import ArgumentValueError, DemonstrationError, IndexOutOfRangeError
 
 __all__ = ["Demonstrations", "ObsArray", "Transitions", "library_versions"]
 
@@ -211,7 +211,7 @@ class Demonstrations:
     def first_episodes(self, k: int) -> Demonstrations:
         """The first ``k`` whole episodes (all of them when ``k`` is larger)."""
         if k < 0:
-            raise ValueError(f"k: expected a number of episodes >= 0, got {k}")
+            raise ArgumentValueError(f"k: expected a number of episodes >= 0, got {k}")
         return self.select_episodes(np.arange(min(k, self.n_episodes)))
 
     def episode(self, index: int) -> Demonstrations:

@@ -16,6 +16,7 @@ from gymnasium import spaces
 
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import ObsArray, concat, map_obs, take
+from sb3_expert.errors import UnsupportedSpaceError
 
 __all__ = [
     "Trajectory",
@@ -185,7 +186,7 @@ def save_imitation_npz(demos: Demonstrations, path: str) -> None:
     reads in every version (recent ones with a deprecation warning, their own format being a HF
     ``datasets`` folder). Dict observations are not supported by that format."""
     if isinstance(demos.obs, dict):
-        raise TypeError("imitation's .npz trajectories cannot hold Dict observations")
+        raise UnsupportedSpaceError("demos: imitation's .npz trajectories cannot hold Dict observations")
     trajs = to_imitation(demos)
     infos = np.empty(demos.n_steps, dtype=object)
     infos[:] = [{} for _ in range(demos.n_steps)]

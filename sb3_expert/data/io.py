@@ -10,6 +10,7 @@ from gymnasium import spaces
 
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.paths import check_input_path, format_of
+from sb3_expert.errors import ArgumentTypeError
 
 __all__ = ["as_demonstrations", "load_demonstrations", "save_demonstrations"]
 
@@ -75,9 +76,9 @@ def as_demonstrations(dataset: Any, name: str = "dataset") -> Demonstrations:
 
     if isinstance(dataset, ExpertDataset):
         if dataset.demonstrations is None:
-            raise TypeError(f"{name}: an .h5 file read lazily cannot be used here; load it with in_memory=True")
+            raise ArgumentTypeError(f"{name}: an .h5 file read lazily cannot be used here; load it with in_memory=True")
         return dataset.demonstrations
-    raise TypeError(
+    raise ArgumentTypeError(
         f"{name}: expected a Demonstrations, an ExpertDataset or a path to a .npz/.h5 file, "
         f"got {type(dataset).__name__}"
     )

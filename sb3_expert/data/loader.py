@@ -13,6 +13,7 @@ import numpy as np
 
 from sb3_expert.data.obs import ObsArray, take
 from sb3_expert.data.source import StepSource
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 
 __all__ = ["DataLoader"]
 
@@ -68,9 +69,9 @@ class DataLoader:
         source: StepSource | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+            raise ArgumentValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
         if source is None and (observations is None or actions is None):
-            raise TypeError("observations and actions: expected arrays (or source=a StepSource), got None")
+            raise ArgumentTypeError("observations and actions: expected arrays (or source=a StepSource), got None")
         self.original_indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         self.observations = observations
         self.actions = actions

@@ -38,7 +38,7 @@ from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import ObsArray
 from sb3_expert.data.paths import WriteLock, atomic_path, check_input_path, check_output_path
 from sb3_expert.data.spaces import infer_space, is_image_observation, space_from_json, space_to_json
-from sb3_expert.errors import DemonstrationError, DemonstrationFileError
+from sb3_expert.errors import ArgumentTypeError, DemonstrationError, DemonstrationFileError
 
 __all__ = ["SB2_KEYS", "from_sb2_dict", "load_npz", "save_npz", "to_sb2_dict"]
 
@@ -223,7 +223,7 @@ def save_npz(
     :raises OutputExistsError: when ``path`` exists and ``overwrite`` is False
     """
     if not isinstance(demos, Demonstrations):
-        raise TypeError(f"demos: expected a Demonstrations, got {type(demos).__name__}")
+        raise ArgumentTypeError(f"demos: expected a Demonstrations, got {type(demos).__name__}")
     target = check_output_path(path, overwrite=overwrite)
     data = to_sb2_dict(demos, extras=True)
     if image_folder is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from sb3_expert.errors import (
+    ArgumentTypeError,
     DemonstrationFileError,
     DemonstrationFileNotFoundError,
     OutputExistsError,
@@ -49,7 +50,7 @@ def format_of(path: str | os.PathLike[str], *, argument: str = "path") -> str:
 def check_input_path(path: str | os.PathLike[str], *, argument: str = "path") -> Path:
     """``path`` as a :class:`Path`, which must be an existing file."""
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{argument}: expected a path (str or os.PathLike), got {type(path).__name__}")
+        raise ArgumentTypeError(f"{argument}: expected a path (str or os.PathLike), got {type(path).__name__}")
     p = Path(path)
     if not p.exists():
         raise DemonstrationFileNotFoundError(f"{argument}: no such file: {str(p)!r}")
@@ -61,7 +62,7 @@ def check_input_path(path: str | os.PathLike[str], *, argument: str = "path") ->
 def check_output_path(path: str | os.PathLike[str], *, overwrite: bool, argument: str = "path") -> Path:
     """``path`` as a :class:`Path` that may be written: absent, or ``overwrite`` asked for."""
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{argument}: expected a path (str or os.PathLike), got {type(path).__name__}")
+        raise ArgumentTypeError(f"{argument}: expected a path (str or os.PathLike), got {type(path).__name__}")
     p = Path(path)
     if p.is_dir():
         raise DemonstrationFileError(f"{argument}: expected a file path, got a directory: {str(p)!r}")

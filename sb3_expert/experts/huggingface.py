@@ -13,6 +13,7 @@ from typing import Any
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_expert.errors import ArgumentTypeError
 from sb3_expert.experts.registry import ExpertLoaderError
 from sb3_expert.experts.sb3 import ExpertModel, expert_policy, load_model
 
@@ -111,7 +112,7 @@ def save_expert(
         (names[c.__name__] for c in type(model).__mro__ if c.__name__ in names), None
     )
     if algo is None:
-        raise TypeError(f"model: expected an SB3 or sb3-contrib algorithm, got {type(model).__name__}")
+        raise ArgumentTypeError(f"model: expected an SB3 or sb3-contrib algorithm, got {type(model).__name__}")
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     zip_path = check_output_path(out / ModelName(algo, EnvironmentName(env_id)).filename, overwrite=overwrite)

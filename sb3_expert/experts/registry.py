@@ -19,7 +19,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_expert.errors import ExpertLoaderError
+from sb3_expert.errors import ArgumentTypeError, ExpertLoaderError
 
 __all__ = ["ALGORITHMS", "ExpertLoaderError", "PolicyLoaderFn", "Registry", "load_policy", "policy_registry"]
 
@@ -56,11 +56,11 @@ class Registry(Generic[T]):
         :raises ExpertLoaderError: when ``key`` is taken
         """
         if not isinstance(key, str) or not key:
-            raise TypeError(f"key: expected a non-empty string, got {key!r}")
+            raise ArgumentTypeError(f"key: expected a non-empty string, got {key!r}")
         if (value is None) == (indirect is None):
-            raise TypeError("register: expected exactly one of value and indirect")
+            raise ArgumentTypeError("register: expected exactly one of value and indirect")
         if args and indirect is None:
-            raise TypeError("args: only an indirect value (a factory) takes args")
+            raise ArgumentTypeError("args: only an indirect value (a factory) takes args")
         if key in self._entries:
             raise ExpertLoaderError(f"{self.what} {key!r} is already registered; pick another name")
         if indirect is not None:

@@ -17,6 +17,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, VecTransposeI
 
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import take
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 from sb3_expert.record.sinks import Sink, open_sink
 from sb3_expert.record.streams import Stream
 from sb3_expert.record.vec import VecStep, record_vec_step, vec_env_id
@@ -86,9 +87,9 @@ class RecordExpert(BaseCallback, contextlib.AbstractContextManager):
         self.flush_every_episode = flush_every_episode
         for name, value in (("max_steps", max_steps), ("max_episodes", max_episodes)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name}: expected None or an integer >= 1, got {value!r}")
+                raise ArgumentValueError(f"{name}: expected None or an integer >= 1, got {value!r}")
         if isinstance(start_at, bool) or not isinstance(start_at, int) or start_at < 0:
-            raise ValueError(f"start_at: expected an integer >= 0, got {start_at!r}")
+            raise ArgumentValueError(f"start_at: expected an integer >= 0, got {start_at!r}")
         self.path = path
         self.start_at = start_at
         self.max_steps = max_steps
@@ -110,7 +111,7 @@ class RecordExpert(BaseCallback, contextlib.AbstractContextManager):
     def _on_training_start(self) -> None:
         model = self.model
         if not isinstance(model, (OnPolicyAlgorithm, OffPolicyAlgorithm)):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"RecordExpert: {type(model).__name__} does not step its environment in SB3's rollout loop, so "
                 "a callback cannot see its steps; wrap its env with VecRecordDemonstrations instead"
             )

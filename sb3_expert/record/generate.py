@@ -16,6 +16,7 @@ from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.npz import save_npz
 from sb3_expert.data.paths import check_output_path
 from sb3_expert.data.spaces import is_image_observation
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 from sb3_expert.record.vec import VecRecordDemonstrations
 from sb3_expert.record.wrapper import RecordDemonstrations
 
@@ -33,7 +34,7 @@ def actor_fn(model: Any, deterministic: bool) -> Callable[[Any, Any, Any], tuple
         return act
     if callable(model):
         return lambda obs, state, episode_start: (model(obs), None)
-    raise TypeError(
+    raise ArgumentTypeError(
         f"model: expected an SB3 algorithm, a policy with predict(), or a callable obs -> action, "
         f"got {type(model).__name__}"
     )
@@ -147,23 +148,23 @@ def generate_expert_traj(
         generate_expert_traj(lambda obs: pid(obs), "pid_pendulum.h5", gym.make("Pendulum-v1"), n_episodes=5)
     """
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
-        raise ValueError(f"n_episodes: expected an integer >= 1, got {n_episodes!r}")
+        raise ArgumentValueError(f"n_episodes: expected an integer >= 1, got {n_episodes!r}")
     if n_timesteps < 0:
-        raise ValueError(f"n_timesteps: expected an integer >= 0, got {n_timesteps!r}")
+        raise ArgumentValueError(f"n_timesteps: expected an integer >= 0, got {n_timesteps!r}")
     path = _resolve_path(save_path)
     if path is not None:
         check_output_path(path, overwrite=overwrite, argument="save_path")
     if n_timesteps > 0:
         if not isinstance(model, BaseAlgorithm):
-            raise TypeError(f"n_timesteps: only an SB3 algorithm can be trained, got {type(model).__name__}")
+            raise ArgumentTypeError(f"n_timesteps: only an SB3 algorithm can be trained, got {type(model).__name__}")
         model.learn(n_timesteps)
     if env is None:
         env = model.get_env() if isinstance(model, BaseAlgorithm) else None
         if env is None:
-            raise ValueError("env: expected a gymnasium env or a VecEnv (the model has none), got None")
+            raise ArgumentValueError("env: expected a gymnasium env or a VecEnv (the model has none), got None")
     act = actor_fn(model, deterministic)
     if not isinstance(env, (VecEnv, gym.Env)):
-        raise TypeError(f"env: expected a gymnasium env or an SB3 VecEnv, got {type(env).__name__}")
+        raise ArgumentTypeError(f"env: expected a gymnasium env or an SB3 VecEnv, got {type(env).__name__}")
     producer = {"generator": "generate_expert_traj", "expert": type(model).__name__}
     bar = _progress(n_episodes, progress_bar)
     try:

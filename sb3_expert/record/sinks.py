@@ -24,6 +24,7 @@ from sb3_expert.data.npz import load_npz, save_npz
 from sb3_expert.data.obs import ObsArray, allocate, concat, take
 from sb3_expert.data.paths import PathLike, WriteLock, check_output_path, format_of
 from sb3_expert.data.spaces import check_space
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 
 if TYPE_CHECKING:
     from sb3_expert.record.streams import Stream
@@ -57,7 +58,7 @@ class Sink:
         self.observation_space = check_space(observation_space, name="observation_space", allow_dict=True)
         self.action_space = check_space(action_space, name="action_space", allow_dict=False)
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
+            raise ArgumentValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
         self.metadata = {**Demonstrations.default_metadata(), **(metadata or {})}
         self.chunk_size = chunk_size
         self.episode_filter = episode_filter
@@ -270,7 +271,7 @@ class MemorySink(Sink):
         :raises TypeError: for a sink writing ``.npz``, which is written from memory on close
         """
         if self.path is not None:
-            raise TypeError(f"path: drain() needs an .h5 file or memory, got {self.path}")
+            raise ArgumentTypeError(f"path: drain() needs an .h5 file or memory, got {self.path}")
         part = self._memory_part()
         self._take_received()
         return part

@@ -13,6 +13,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepR
 
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import take
+from sb3_expert.errors import ArgumentTypeError
 from sb3_expert.record.sinks import open_sink
 from sb3_expert.record.streams import Stream
 from sb3_expert.record.wrapper import buffer_rows
@@ -112,7 +113,7 @@ class VecRecordDemonstrations(VecEnvWrapper):
         flush_every_episode: bool = False,
     ) -> None:
         if not isinstance(venv, VecEnv):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"venv: expected an SB3 VecEnv (e.g. make_vec_env(...) or DummyVecEnv([...])), got "
                 f"{type(venv).__name__}; for a single gymnasium env use RecordDemonstrations"
             )

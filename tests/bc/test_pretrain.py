@@ -9,6 +9,8 @@ from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.monitor import Monitor
 
 from sb3_expert import (
+    ArgumentTypeError,
+    ArgumentValueError,
     Demonstrations,
     ExpertDataset,
     PretrainMixin,
@@ -197,8 +199,14 @@ def same(a, b):
     ("kwargs", "error"),
     [
         ({"lr_decay": "cosine"}, "lr_decay: expected 'linear' or 'constant', got 'cosine'"),
-        ({"vf_coef": -1}, "vf_coef: expected a number > 0, got -1"),
-        ({"max_grad_norm": 0}, "max_grad_norm: expected None or a number > 0"),
+        ({"vf_coef": -1}, "vf_coef: expected a finite number > 0, got -1"),
+        ({"max_grad_norm": 0}, "max_grad_norm: expected None or a finite number > 0"),
+        ({"learning_rate": float("inf")}, "learning_rate: expected a finite number > 0 or a schedule, got inf"),
+        ({"adam_epsilon": float("inf")}, "adam_epsilon: expected a finite number > 0"),
+        ({"seed": "0"}, "seed: expected None or an integer, got str '0'"),
+        ({"verbose": "1"}, "verbose: expected None or an integer"),
+        ({"normalize_obs": "no"}, "normalize_obs: expected True or False, got str 'no'"),
+        ({"value_warm_start": 1}, "value_warm_start: expected True or False"),
         ({"batch_size": 0}, "batch_size: expected an integer >= 1"),
         ({"finetune": "yes"}, "finetune"),
         ({"value_warm_start": True, "model": "dqn"}, "value_warm_start"),
@@ -218,7 +226,7 @@ def test_a_refused_call_changes_nothing(cartpole_demos, kwargs, error):
     algo = DQN if kwargs.pop("model", "ppo") == "dqn" else PPO
     model = algo("MlpPolicy", env, policy_kwargs={"net_arch": [8]}, seed=0)
     before = snapshot(model)
-    with pytest.raises((ValueError, TypeError), match=error):
+    with pytest.raises((ArgumentValueError, ArgumentTypeError), match=error):
         pretrain(model, cartpole_demos, n_epochs=1, **kwargs)
     assert same(snapshot(model), before)
 
@@ -470,10 +478,10 @@ def test_arguments_checked_before_the_model_changes(cartpole_demos):
     model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, seed=0)
     before = [p.clone() for p in model.policy.parameters()]
     for kwargs, message in [
-        ({"learning_rate": "abc"}, "learning_rate: expected a number > 0 or a schedule, got 'abc'"),
-        ({"adam_epsilon": -1}, "adam_epsilon: expected a number > 0, got -1"),
+        ({"learning_rate": "abc"}, "learning_rate: expected a finite number > 0 or a schedule, got 'abc'"),
+        ({"adam_epsilon": -1}, "adam_epsilon: expected a finite number > 0, got -1"),
         ({"lr_decay": "cosine"}, "lr_decay: expected 'linear' or 'constant', got 'cosine'"),
-        ({"max_grad_norm": 0}, "max_grad_norm: expected None or a number > 0, got 0"),
+        ({"max_grad_norm": 0}, "max_grad_norm: expected None or a finite number > 0, got 0"),
     ]:
         with pytest.raises(ValueError, match=message):
             pretrain(model, cartpole_demos, n_epochs=1, **kwargs)

@@ -28,7 +28,7 @@ from sb3_expert.data.hdf5.writer import HDF5Writer
 from sb3_expert.data.obs import ObsArray, concat, take
 from sb3_expert.data.paths import atomic_path, check_input_path, check_output_path
 from sb3_expert.data.validation import step_indices
-from sb3_expert.errors import DemonstrationError, DemonstrationFileError
+from sb3_expert.errors import ArgumentTypeError, DemonstrationError, DemonstrationFileError
 
 __all__ = ["HDF5Reader", "load_hdf5", "save_hdf5"]
 
@@ -219,7 +219,7 @@ def save_hdf5(
     :raises OutputExistsError: when ``path`` exists and ``overwrite`` is False
     """
     if not isinstance(demos, Demonstrations):
-        raise TypeError(f"demos: expected a Demonstrations, got {type(demos).__name__}")
+        raise ArgumentTypeError(f"demos: expected a Demonstrations, got {type(demos).__name__}")
     target = check_output_path(path, overwrite=overwrite)
     demos = demos.with_estimated_final_obs()
     with atomic_path(target) as tmp:

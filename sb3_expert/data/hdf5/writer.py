@@ -30,7 +30,7 @@ from sb3_expert.data.obs import ObsArray, map_obs
 from sb3_expert.data.paths import WriteLock, check_output_path, temp_path
 from sb3_expert.data.spaces import check_space, check_spaces_match, is_image_observation, space_to_json, step_layout
 from sb3_expert.data.validation import check_finite, check_range
-from sb3_expert.errors import DemonstrationError, WriteFailedError
+from sb3_expert.errors import ArgumentValueError, DemonstrationError, WriteFailedError
 
 __all__ = ["HDF5Writer"]
 
@@ -72,12 +72,12 @@ class HDF5Writer(contextlib.AbstractContextManager):
         compression: Literal["auto", "gzip", "lzf"] | None = "auto",
     ) -> None:
         if overwrite and append:
-            raise ValueError("overwrite and append: expected at most one of them to be True, got both")
+            raise ArgumentValueError("overwrite and append: expected at most one of them to be True, got both")
         self.observation_space = check_space(observation_space, name="observation_space", allow_dict=True)
         self.action_space = check_space(action_space, name="action_space", allow_dict=False)
         self.path = check_output_path(path, overwrite=overwrite or (append and Path(path).exists()))
         if compression not in ("auto", "gzip", "lzf", None):
-            raise ValueError(f"compression: expected 'auto', 'gzip', 'lzf' or None, got {compression!r}")
+            raise ArgumentValueError(f"compression: expected 'auto', 'gzip', 'lzf' or None, got {compression!r}")
         self._compression = compression
         self._datasets: dict[str, list[Any]] = {}
         self._failure: str | None = None  # set by the first failed write
