@@ -38,6 +38,7 @@ from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, VecTransposeImage, unwrap_vec_wrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 
+from sb3_expert.arguments import check_flags, check_integers
 from sb3_expert.bc.dagger_config import (
     ExponentialBetaSchedule,
     LinearBetaSchedule,
@@ -141,6 +142,8 @@ class DAgger(contextlib.AbstractContextManager):
         check_positive_int("n_epochs", n_epochs)
         check_positive_int("n_eval_episodes", n_eval_episodes)
         check_positive_int("max_rows", max_rows, allow_none=True)
+        check_integers(seed=seed, verbose=verbose)
+        check_flags(resume=resume, progress_bar=progress_bar)
         if path is not None and format_of(path, argument="path") != "hdf5":
             raise ArgumentValueError(f"path: expected an .h5 file (written as it goes) or None, got {path}")
         if resume and path is None:

@@ -27,6 +27,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import LinearSchedule, configure_logger, get_schedule_fn, update_learning_rate
 from typing_extensions import Self
 
+from sb3_expert.arguments import check_flags, check_integers
 from sb3_expert.bc.batches import (
     Cloner,
     as_dataset,
@@ -115,12 +116,8 @@ def _check_args(
         raise ArgumentValueError(f"max_grad_norm: expected None or a finite number > 0, got {max_grad_norm!r}")
     if not _positive_number(vf_coef):
         raise ArgumentValueError(f"vf_coef: expected a finite number > 0, got {vf_coef!r}")
-    for name, value in (("seed", seed), ("verbose", verbose)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
-            raise ArgumentTypeError(f"{name}: expected None or an integer, got {type(value).__name__} {value!r}")
-    for name, value in flags.items():
-        if not isinstance(value, (bool, np.bool_)):
-            raise ArgumentTypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+    check_integers(seed=seed, verbose=verbose)
+    check_flags(**flags)
 
 
 def pretrain(

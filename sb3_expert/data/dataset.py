@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from gymnasium import spaces
 
+from sb3_expert.arguments import check_flags, check_integers
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.loader import DataLoader
 from sb3_expert.data.obs import ObsArray
@@ -107,6 +108,8 @@ class ExpertDataset:
             raise ArgumentValueError(
                 f"traj_limitation: expected -1 (all episodes) or an integer >= 1, got {traj_limitation!r}"
             )
+        check_integers(seed=seed, verbose=verbose)
+        check_flags(randomize=randomize)
         self.expert_path = None if expert_path is None else Path(expert_path)
         self.train_fraction = float(train_fraction)
         self.batch_size = batch_size

@@ -39,6 +39,8 @@ def format_of(path: str | os.PathLike[str], *, argument: str = "path") -> str:
 
     :raises DemonstrationFileError: for any other suffix, listing the known ones
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(f"{argument}: expected a path (str or os.PathLike), got {type(path).__name__}")
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise DemonstrationFileError(

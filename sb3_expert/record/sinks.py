@@ -319,6 +319,6 @@ class MemorySink(Sink):
 def open_sink(path: PathLike | None, observation_space: Space, action_space: Space, **kwargs: Any) -> Sink:
     """A :class:`FileSink` for an ``.h5``/``.hdf5`` path, else a :class:`MemorySink` (``.npz`` or None);
     ``kwargs`` as the backends take them."""
-    if path is not None and format_of(Path(path)) == "hdf5":
+    if path is not None and format_of(path) == "hdf5":
         return FileSink(path, observation_space, action_space, **kwargs)
     return MemorySink(path, observation_space, action_space, **kwargs)

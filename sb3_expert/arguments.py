@@ -1,0 +1,32 @@
+"""Checks of the arguments every entry point shares (``seed``, ``verbose``, on/off flags), so that
+each refuses them alike: this library's error, naming the argument, before anything changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sb3_expert.errors import ArgumentTypeError
+
+__all__ = ["check_flags", "check_integers"]
+
+
+def check_integers(**values: Any) -> None:
+    """Each value None or an integer (not a bool), as SB3 takes ``seed`` and ``verbose``.
+
+    :raises ArgumentTypeError: naming the first argument that is not
+    """
+    for name, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+            raise ArgumentTypeError(f"{name}: expected None or an integer, got {type(value).__name__} {value!r}")
+
+
+def check_flags(**values: Any) -> None:
+    """Each value True or False (a string such as ``"no"`` would otherwise count as True).
+
+    :raises ArgumentTypeError: naming the first argument that is not
+    """
+    for name, value in values.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise ArgumentTypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
