@@ -1,4 +1,4 @@
-"""Checks of the arguments every entry point shares (``seed``, ``verbose``, on/off flags), so that
+"""Checks of the arguments every entry point shares (counts, ``seed``, ``verbose``, on/off flags), so that
 each refuses them alike: this library's error, naming the argument, before anything changes."""
 
 from __future__ import annotations
@@ -7,9 +7,21 @@ from typing import Any
 
 import numpy as np
 
-from sb3_expert.errors import ArgumentTypeError
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 
-__all__ = ["check_flags", "check_integers"]
+__all__ = ["check_count", "check_flags", "check_integers"]
+
+
+def check_count(name: str, value: Any, low: int = 1, *, allow_none: bool = False) -> None:
+    """``value`` an integer (not a bool) >= ``low``, or None when allowed.
+
+    :raises ArgumentValueError: naming ``name``, what was expected and what was given
+    """
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        expected = f"{'None or ' if allow_none else ''}an integer >= {low}"
+        raise ArgumentValueError(f"{name}: expected {expected}, got {value!r}")
 
 
 def check_integers(**values: Any) -> None:

@@ -10,9 +10,11 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_expert import (
     ArgumentTypeError,
+    ArgumentValueError,
     DAgger,
     ExpertDataset,
     RecordDemonstrations,
+    generate_expert_traj,
     load_policy,
     save_demonstrations,
 )
@@ -60,3 +62,12 @@ def test_a_recorder_refuses_a_path_that_is_no_path():
     env = gym.make("Pendulum-v1")
     with pytest.raises(ArgumentTypeError, match="path: expected a path"):
         RecordDemonstrations(env, 3)
+
+
+@pytest.mark.parametrize("n_timesteps", ["100", 1.5, -1])
+def test_generate_expert_traj_refuses_a_count_that_is_no_count(tmp_path, n_timesteps):
+    """``n_timesteps="100"`` used to fail in Python's comparison, 1.5 passed the check."""
+    env = make_vec_env("Pendulum-v1", n_envs=1)
+    with pytest.raises(ArgumentValueError, match="n_timesteps: expected an integer >= 0"):
+        generate_expert_traj(load_policy("zero", env), str(tmp_path / "x.npz"), env, n_timesteps=n_timesteps)
+    assert list(tmp_path.iterdir()) == []

@@ -38,12 +38,11 @@ from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, VecTransposeImage, unwrap_vec_wrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 
-from sb3_expert.arguments import check_flags, check_integers
+from sb3_expert.arguments import check_count, check_flags, check_integers
 from sb3_expert.bc.dagger_config import (
     ExponentialBetaSchedule,
     LinearBetaSchedule,
     as_beta_schedule,
-    check_positive_int,
     check_resumable,
     expert_view_fn,
 )
@@ -138,10 +137,10 @@ class DAgger(contextlib.AbstractContextManager):
                 "env: DAgger collects raw observations and pretrain standardises them inside the policy; "
                 "pass the env without its VecNormalize"
             )
-        check_positive_int("rollout_steps", rollout_steps)
-        check_positive_int("n_epochs", n_epochs)
-        check_positive_int("n_eval_episodes", n_eval_episodes)
-        check_positive_int("max_rows", max_rows, allow_none=True)
+        check_count("rollout_steps", rollout_steps)
+        check_count("n_epochs", n_epochs)
+        check_count("n_eval_episodes", n_eval_episodes)
+        check_count("max_rows", max_rows, allow_none=True)
         check_integers(seed=seed, verbose=verbose)
         check_flags(resume=resume, progress_bar=progress_bar)
         if path is not None and format_of(path, argument="path") != "hdf5":
@@ -244,7 +243,7 @@ class DAgger(contextlib.AbstractContextManager):
 
         :return: the round's data
         """
-        check_positive_int("n_steps", n_steps, allow_none=True)
+        check_count("n_steps", n_steps, allow_none=True)
         venv, n_envs = self.venv, self.venv.num_envs
         beta = float(self.beta_schedule(self.round))
         if not 0.0 <= beta <= 1.0:
@@ -334,7 +333,7 @@ class DAgger(contextlib.AbstractContextManager):
     def train(self, total_timesteps: int) -> BaseAlgorithm:
         """Rounds of :meth:`collect` and :meth:`update` until ``total_timesteps`` labelled steps
         (those of a resumed file included; given demonstrations not counted)."""
-        check_positive_int("total_timesteps", total_timesteps)
+        check_count("total_timesteps", total_timesteps)
         self._bar = None
         if self.progress_bar:
             from tqdm.rich import tqdm

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.utils import ConstantSchedule
 
+from sb3_expert.arguments import check_count
 from sb3_expert.data.hdf5 import HDF5Reader
 from sb3_expert.errors import ArgumentTypeError, ArgumentValueError, DemonstrationError, DemonstrationFileError
 
@@ -19,7 +20,6 @@ __all__ = [
     "ExponentialBetaSchedule",
     "LinearBetaSchedule",
     "as_beta_schedule",
-    "check_positive_int",
     "check_resumable",
     "expert_view_fn",
 ]
@@ -35,12 +35,7 @@ class LinearBetaSchedule:
     """
 
     def __init__(self, rampdown_rounds: int) -> None:
-        if (
-            isinstance(rampdown_rounds, bool)
-            or not isinstance(rampdown_rounds, (int, np.integer))
-            or rampdown_rounds < 1
-        ):
-            raise ArgumentValueError(f"rampdown_rounds: expected an integer >= 1, got {rampdown_rounds!r}")
+        check_count("rampdown_rounds", rampdown_rounds)
         self.rampdown_rounds = int(rampdown_rounds)
 
     def __call__(self, round_: int) -> float:
@@ -83,14 +78,6 @@ def as_beta_schedule(value: Any) -> Callable[[int], float]:
         "beta_schedule: expected 'linear', 'exponential', a constant in [0, 1] or a callable round -> beta, "
         f"got {value!r}"
     )
-
-
-def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> None:
-    """Raise naming ``name`` unless ``value`` is an integer >= 1 (or None when allowed)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ArgumentValueError(f"{name}: expected an integer >= 1, got {value!r}")
 
 
 def expert_view_fn(expert_obs: Any) -> Callable[[Mapping[str, Any]], Any] | None:

@@ -27,7 +27,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import LinearSchedule, configure_logger, get_schedule_fn, update_learning_rate
 from typing_extensions import Self
 
-from sb3_expert.arguments import check_flags, check_integers
+from sb3_expert.arguments import check_count, check_flags, check_integers
 from sb3_expert.bc.batches import (
     Cloner,
     as_dataset,
@@ -101,11 +101,9 @@ def _check_args(
     """Every argument, before anything touches the model."""
     if not isinstance(model, BaseAlgorithm):
         raise ArgumentTypeError(f"model: expected an SB3 algorithm (PPO, SAC, DQN...), got {type(model).__name__}")
-    for name, value in (("n_epochs", n_epochs), ("batch_size", batch_size), ("val_interval", val_interval)):
-        if value is None and name != "n_epochs":
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ArgumentValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    check_count("n_epochs", n_epochs)
+    check_count("batch_size", batch_size, allow_none=True)
+    check_count("val_interval", val_interval, allow_none=True)
     if not callable(learning_rate) and not _positive_number(learning_rate):
         raise ArgumentValueError(f"learning_rate: expected a finite number > 0 or a schedule, got {learning_rate!r}")
     if not _positive_number(adam_epsilon):

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from sb3_expert.arguments import check_count
 from sb3_expert.data.obs import ObsArray, take
 from sb3_expert.data.source import StepSource
-from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
+from sb3_expert.errors import ArgumentTypeError
 
 __all__ = ["DataLoader"]
 
@@ -68,8 +69,7 @@ class DataLoader:
         seed: int | None = None,
         source: StepSource | None = None,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ArgumentValueError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+        check_count("batch_size", batch_size)
         if source is None and (observations is None or actions is None):
             raise ArgumentTypeError("observations and actions: expected arrays (or source=a StepSource), got None")
         self.original_indices = np.asarray(indices, dtype=np.int64).reshape(-1)

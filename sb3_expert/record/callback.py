@@ -15,9 +15,10 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, VecTransposeImage
 
+from sb3_expert.arguments import check_count
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import take
-from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
+from sb3_expert.errors import ArgumentTypeError
 from sb3_expert.record.sinks import Sink, open_sink
 from sb3_expert.record.streams import Stream
 from sb3_expert.record.vec import VecStep, record_vec_step, vec_env_id
@@ -85,11 +86,9 @@ class RecordExpert(BaseCallback, contextlib.AbstractContextManager):
     ) -> None:
         super().__init__(verbose=verbose)
         self.flush_every_episode = flush_every_episode
-        for name, value in (("max_steps", max_steps), ("max_episodes", max_episodes)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ArgumentValueError(f"{name}: expected None or an integer >= 1, got {value!r}")
-        if isinstance(start_at, bool) or not isinstance(start_at, int) or start_at < 0:
-            raise ArgumentValueError(f"start_at: expected an integer >= 0, got {start_at!r}")
+        check_count("max_steps", max_steps, allow_none=True)
+        check_count("max_episodes", max_episodes, allow_none=True)
+        check_count("start_at", start_at, 0)
         self.path = path
         self.start_at = start_at
         self.max_steps = max_steps

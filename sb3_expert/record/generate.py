@@ -12,6 +12,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_expert.arguments import check_count
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.npz import save_npz
 from sb3_expert.data.paths import check_output_path
@@ -147,10 +148,8 @@ def generate_expert_traj(
         generate_expert_traj(model, "expert_cartpole", n_timesteps=0, n_episodes=10)
         generate_expert_traj(lambda obs: pid(obs), "pid_pendulum.h5", gym.make("Pendulum-v1"), n_episodes=5)
     """
-    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
-        raise ArgumentValueError(f"n_episodes: expected an integer >= 1, got {n_episodes!r}")
-    if n_timesteps < 0:
-        raise ArgumentValueError(f"n_timesteps: expected an integer >= 0, got {n_timesteps!r}")
+    check_count("n_episodes", n_episodes)
+    check_count("n_timesteps", n_timesteps, 0)
     path = _resolve_path(save_path)
     if path is not None:
         check_output_path(path, overwrite=overwrite, argument="save_path")

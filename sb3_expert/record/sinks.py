@@ -17,6 +17,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.spaces import Space
 
+from sb3_expert.arguments import check_count
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.episodes import Episodes, Steps, close_unfinished, concat_parts
 from sb3_expert.data.hdf5 import HDF5Reader, HDF5Writer
@@ -24,7 +25,7 @@ from sb3_expert.data.npz import load_npz, save_npz
 from sb3_expert.data.obs import ObsArray, allocate, concat, take
 from sb3_expert.data.paths import PathLike, WriteLock, check_output_path, format_of
 from sb3_expert.data.spaces import check_space
-from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
+from sb3_expert.errors import ArgumentTypeError
 
 if TYPE_CHECKING:
     from sb3_expert.record.streams import Stream
@@ -57,8 +58,7 @@ class Sink:
     ) -> None:
         self.observation_space = check_space(observation_space, name="observation_space", allow_dict=True)
         self.action_space = check_space(action_space, name="action_space", allow_dict=False)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ArgumentValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
+        check_count("chunk_size", chunk_size)
         self.metadata = {**Demonstrations.default_metadata(), **(metadata or {})}
         self.chunk_size = chunk_size
         self.episode_filter = episode_filter

@@ -207,7 +207,7 @@ def same(a, b):
         ({"verbose": "1"}, "verbose: expected None or an integer"),
         ({"normalize_obs": "no"}, "normalize_obs: expected True or False, got str 'no'"),
         ({"value_warm_start": 1}, "value_warm_start: expected True or False"),
-        ({"batch_size": 0}, "batch_size: expected an integer >= 1"),
+        ({"batch_size": 0}, "batch_size: expected None or an integer >= 1"),
         ({"finetune": "yes"}, "finetune"),
         ({"value_warm_start": True, "model": "dqn"}, "value_warm_start"),
         ({"vec_normalize": True, "lr_decay": "step"}, "lr_decay"),
