@@ -3,13 +3,14 @@ each refuses them alike: this library's error, naming the argument, before anyth
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 
-__all__ = ["check_count", "check_flags", "check_integers"]
+__all__ = ["check_count", "check_flags", "check_integers", "check_path"]
 
 
 def check_count(name: str, value: Any, low: int = 1, *, allow_none: bool = False) -> None:
@@ -42,3 +43,12 @@ def check_flags(**values: Any) -> None:
     for name, value in values.items():
         if not isinstance(value, (bool, np.bool_)):
             raise ArgumentTypeError(f"{name}: expected True or False, got {type(value).__name__} {value!r}")
+
+
+def check_path(name: str, value: Any) -> None:
+    """``value`` a path (``str`` or ``os.PathLike``), as ``open`` takes it.
+
+    :raises ArgumentTypeError: naming ``name`` and the type given
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise ArgumentTypeError(f"{name}: expected a path (str or os.PathLike), got {type(value).__name__}")

@@ -7,10 +7,10 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
+from sb3_expert.arguments import check_path
 from sb3_expert.errors import (
-    ArgumentTypeError,
     DemonstrationFileError,
     DemonstrationFileNotFoundError,
     OutputExistsError,
@@ -34,17 +34,12 @@ PathLike: TypeAlias = str | os.PathLike[str]
 FORMATS = {".npz": "npz", ".h5": "hdf5", ".hdf5": "hdf5"}
 
 
-def _check_is_path(path: Any, argument: str) -> None:
-    if not isinstance(path, (str, os.PathLike)):
-        raise ArgumentTypeError(f"{argument}: expected a path (str or os.PathLike), got {type(path).__name__}")
-
-
 def format_of(path: str | os.PathLike[str], *, argument: str = "path") -> str:
     """The format a path's suffix picks: ``"npz"`` or ``"hdf5"``.
 
     :raises DemonstrationFileError: for any other suffix, listing the known ones
     """
-    _check_is_path(path, argument)
+    check_path(argument, path)
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise DemonstrationFileError(
@@ -55,7 +50,7 @@ def format_of(path: str | os.PathLike[str], *, argument: str = "path") -> str:
 
 def check_input_path(path: str | os.PathLike[str], *, argument: str = "path") -> Path:
     """``path`` as a :class:`Path`, which must be an existing file."""
-    _check_is_path(path, argument)
+    check_path(argument, path)
     p = Path(path)
     if not p.exists():
         raise DemonstrationFileNotFoundError(f"{argument}: no such file: {str(p)!r}")
@@ -66,7 +61,7 @@ def check_input_path(path: str | os.PathLike[str], *, argument: str = "path") ->
 
 def check_output_path(path: str | os.PathLike[str], *, overwrite: bool, argument: str = "path") -> Path:
     """``path`` as a :class:`Path` that may be written: absent, or ``overwrite`` asked for."""
-    _check_is_path(path, argument)
+    check_path(argument, path)
     p = Path(path)
     if p.is_dir():
         raise DemonstrationFileError(f"{argument}: expected a file path, got a directory: {str(p)!r}")

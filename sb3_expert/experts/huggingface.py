@@ -10,12 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from sb3_expert.errors import ArgumentTypeError
+from sb3_expert.arguments import check_flags, check_path
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 from sb3_expert.experts.registry import ExpertLoaderError
-from sb3_expert.experts.sb3 import ExpertModel, expert_policy, load_model
+from sb3_expert.experts.sb3 import ExpertModel, algorithm_class, check_load_args, expert_policy, load_model
 
 __all__ = ["download", "load_from_hub_model", "save_expert"]
 
@@ -59,7 +61,15 @@ def load_from_hub_model(
     trust_remote_code: bool = False,
 ) -> ExpertModel:
     """The whole algorithm and its VecNormalize statistics, from the Hub. Nothing in the downloaded
-    files runs code unless ``trust_remote_code=True`` (see :mod:`sb3_expert.experts.safe_load`)."""
+    files runs code unless ``trust_remote_code=True`` (see :mod:`sb3_expert.experts.safe_load`).
+    Its arguments are checked before the Hub is asked for anything."""
+    algorithm_class(algo)
+    check_load_args(venv, device, trust_remote_code=trust_remote_code)
+    for name, value in (("env_name", env_name), ("organization", organization)):
+        if not isinstance(value, str) or not value:
+            raise ArgumentTypeError(f"{name}: expected a non-empty str, got {type(value).__name__} {value!r}")
+    if revision is not None and not isinstance(revision, str):
+        raise ArgumentTypeError(f"revision: expected None or a str, got {type(revision).__name__}")
     zip_path, norm_path = download(algo, env_name, organization, revision)
     return load_model(
         algo, venv, zip_path, device=device, vec_normalize_path=norm_path, trust_remote_code=trust_remote_code
@@ -70,6 +80,7 @@ def hub_loader(algo: str) -> Any:
     """The loader of the expert type ``<algo>-huggingface``: a model from the Hugging Face Hub."""
 
     def load(venv: VecEnv, env_name: str, *, normalize: bool = True, **kwargs: Any) -> BasePolicy:
+        check_flags(normalize=normalize)
         return expert_policy(load_from_hub_model(algo, venv, env_name, **kwargs), normalize)
 
     load.__name__ = load.__qualname__ = f"load_{algo}"
@@ -101,10 +112,15 @@ def save_expert(
     :param overwrite: replace files already there
     :return: the model's ``.zip``
     :raises OutputExistsError: when the files exist and ``overwrite`` is False
+    :raises ArgumentValueError: for an ``env_id`` that is not a gymnasium id (``[namespace/]name[-vN]``)
+
+    Each file is written atomically (a temporary file, then one rename): a crash leaves the file
+    that was there whole.
     """
+    from gymnasium.envs.registration import parse_env_id
     from huggingface_sb3 import EnvironmentName, ModelName
 
-    from sb3_expert.data.paths import check_output_path
+    from sb3_expert.data.paths import atomic_path, check_output_path
     from sb3_expert.experts.registry import ALGORITHMS
 
     names = {cls: key for key, (_, cls) in ALGORITHMS.items()}
@@ -113,12 +129,24 @@ def save_expert(
     )
     if algo is None:
         raise ArgumentTypeError(f"model: expected an SB3 or sb3-contrib algorithm, got {type(model).__name__}")
+    check_path("folder", folder)
+    check_flags(overwrite=overwrite)
+    if not isinstance(env_id, str):
+        raise ArgumentTypeError(f"env_id: expected a gymnasium id (str), got {type(env_id).__name__} {env_id!r}")
+    try:
+        parse_env_id(env_id)
+    except gymnasium.error.Error as e:
+        raise ArgumentValueError(f"env_id: expected a gymnasium id such as 'HalfCheetah-v5', got {env_id!r}") from e
+    norm = vec_normalize if vec_normalize is not None else model.get_vec_normalize_env()
+    if norm is not None and not isinstance(norm, VecNormalize):
+        raise ArgumentTypeError(f"vec_normalize: expected a VecNormalize, got {type(norm).__name__}")
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     zip_path = check_output_path(out / ModelName(algo, EnvironmentName(env_id)).filename, overwrite=overwrite)
-    norm = vec_normalize if vec_normalize is not None else model.get_vec_normalize_env()
     norm_path = check_output_path(out / "vec_normalize.pkl", overwrite=overwrite) if norm is not None else None
-    model.save(zip_path)
+    with atomic_path(zip_path) as tmp, open(tmp, "wb") as f:
+        model.save(f)
     if norm is not None and norm_path is not None:
-        norm.save(norm_path)
+        with atomic_path(norm_path) as tmp:
+            norm.save(str(tmp))
     return zip_path

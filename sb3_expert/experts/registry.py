@@ -13,6 +13,7 @@ Built-in loaders are registered by dotted path and imported on first use, so imp
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
@@ -121,5 +122,20 @@ def load_policy(policy_type: str, venv: VecEnv, **loader_kwargs: Any) -> BasePol
     :param loader_kwargs: the loader's arguments (``path=...``; ``env_name=...`` for the Hub)
     :return: a policy whose ``predict`` acts on the environment's raw observations
     :raises ExpertLoaderError: for an unknown type, listing the known ones
+    :raises ArgumentTypeError: for arguments the type's loader does not take, naming its signature
     """
-    return policy_registry.get(policy_type)(venv, **loader_kwargs)
+    loader = policy_registry.get(policy_type)
+    try:
+        signature = inspect.signature(loader)
+    except (TypeError, ValueError):  # a callable without an introspectable signature: let it check
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(venv, **loader_kwargs)
+        except TypeError as e:
+            plain = signature.replace(
+                parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+                return_annotation=signature.empty,
+            )
+            raise ArgumentTypeError(f"load_policy({policy_type!r}): {e}; its loader takes {plain}") from e
+    return loader(venv, **loader_kwargs)

@@ -21,10 +21,11 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.utils import ConstantSchedule
+from stable_baselines3.common.utils import ConstantSchedule, get_device
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from sb3_expert.errors import SpaceMismatchError
+from sb3_expert.arguments import check_flags, check_path
+from sb3_expert.errors import ArgumentTypeError, ArgumentValueError, SpaceMismatchError
 from sb3_expert.experts.registry import ALGORITHMS, ExpertLoaderError
 from sb3_expert.experts.safe_load import safe_custom_objects, safe_load_pickle
 
@@ -34,6 +35,7 @@ __all__ = [
     "HardCodedPolicy",
     "NormalizedPolicy",
     "algorithm_class",
+    "check_load_args",
     "expert_policy",
     "find_model_files",
     "load_model",
@@ -67,13 +69,31 @@ def algorithm_class(algo: str) -> type[BaseAlgorithm]:
 
     :raises ExpertLoaderError: for an unknown name; ImportError naming the extra for sb3-contrib
     """
-    if algo not in ALGORITHMS:
+    if not isinstance(algo, str) or algo not in ALGORITHMS:
         raise ExpertLoaderError(f"algo: unknown algorithm {algo!r}; known: {', '.join(ALGORITHMS)}")
     module, name = ALGORITHMS[algo]
     try:
         return getattr(importlib.import_module(module), name)
     except ImportError as e:
         raise ImportError(f"{name} needs sb3-contrib: pip install 'sb3-expert[contrib]'") from e
+
+
+def check_load_args(venv: Any, device: Any = "auto", **flags: Any) -> None:
+    """Refuse, naming the argument, what a loader cannot use: a ``venv`` without gymnasium spaces
+    (None is allowed), a ``device`` torch does not know, a flag that is not a bool (a
+    ``trust_remote_code="no"`` would otherwise count as the opt-in)."""
+    if venv is not None and not all(
+        isinstance(getattr(venv, name, None), spaces.Space) for name in ("observation_space", "action_space")
+    ):
+        raise ArgumentTypeError(
+            f"venv: expected a VecEnv (or an env with gymnasium observation and action spaces), "
+            f"got {type(venv).__name__}"
+        )
+    try:
+        get_device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ArgumentValueError(f"device: expected 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from e
+    check_flags(**flags)
 
 
 def find_model_files(path: str | os.PathLike[str], algo: str | None = None) -> tuple[Path, Path | None]:
@@ -86,6 +106,7 @@ def find_model_files(path: str | os.PathLike[str], algo: str | None = None) -> t
 
     :raises ExpertLoaderError: naming the path and what was looked for
     """
+    check_path("path", path)
     p = Path(path)
     if not p.exists():
         raise ExpertLoaderError(f"path: no such file or folder: {str(p)!r}")
@@ -167,6 +188,8 @@ def load_vec_normalize(path: str | os.PathLike[str], venv: VecEnv, *, trust_remo
 
     :raises UnsafeModelError: when the pickle names something off the allow-list
     """
+    check_path("vec_normalize_path", path)
+    check_load_args(venv, trust_remote_code=trust_remote_code)
     try:
         if trust_remote_code:
             with open(path, "rb") as f:
@@ -217,8 +240,12 @@ def load_model(
         model, or a model of another algorithm
     :raises UnsafeModelError: when the file names something off the allow-list (without the opt-in)
     :raises SpaceMismatchError: when the model's spaces do not fit ``venv``
+    :raises ArgumentTypeError: for a ``venv`` without spaces or a ``trust_remote_code`` that is not a bool
     """
     cls = algorithm_class(algo)
+    check_load_args(venv, device, trust_remote_code=trust_remote_code)
+    if vec_normalize_path is not None:
+        check_path("vec_normalize_path", vec_normalize_path)
     zip_path, norm_path = find_model_files(path, algo)
     norm_path = Path(vec_normalize_path) if vec_normalize_path is not None else norm_path
     data = _check_zip(zip_path, venv, algo)
@@ -336,6 +363,7 @@ def file_loader(algo: str) -> Any:
         normalize: bool = True,
         trust_remote_code: bool = False,
     ) -> BasePolicy:
+        check_flags(normalize=normalize)
         return expert_policy(
             load_model(algo, venv, path, device=device, trust_remote_code=trust_remote_code), normalize
         )

@@ -5,6 +5,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_expert import load_policy
@@ -71,3 +72,44 @@ def test_offline_from_a_prefilled_cache(expert, tmp_path):
     np.testing.assert_allclose(got["actions"], expected, rtol=1e-6)
     absent = run_loader(obs, env, organization="nobody")
     assert "nobody/ppo-Pendulum-v1" in absent["error"]
+
+
+def test_save_expert_checks_its_arguments_before_writing(tmp_path):
+    from stable_baselines3 import PPO
+
+    from sb3_expert import ArgumentTypeError, ArgumentValueError, save_expert
+
+    model = PPO("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8]}, n_steps=64, seed=0)
+    folder = tmp_path / "out"
+    with pytest.raises(ArgumentValueError, match="env_id: expected a gymnasium id .* got '/tmp/x'"):
+        save_expert(model, folder, "/tmp/x")
+    with pytest.raises(ArgumentTypeError, match="env_id: expected a gymnasium id \\(str\\), got int"):
+        save_expert(model, folder, 3)
+    with pytest.raises(ArgumentTypeError, match="folder: expected a path"):
+        save_expert(model, 3, "Pendulum-v1")
+    with pytest.raises(ArgumentTypeError, match="overwrite: expected True or False"):
+        save_expert(model, folder, "Pendulum-v1", overwrite="no")
+    with pytest.raises(ArgumentTypeError, match="vec_normalize: expected a VecNormalize, got str"):
+        save_expert(model, folder, "Pendulum-v1", vec_normalize="stats.pkl")
+    assert not folder.exists()  # nothing written, not even the folder
+    assert save_expert(model, folder, "ALE/Pendulum-v1").name == "ppo-ALE-Pendulum-v1.zip"  # namespaced ids
+
+
+def test_save_expert_overwrite_keeps_the_old_file_whole_on_a_crash(tmp_path):
+    from stable_baselines3 import PPO
+
+    from sb3_expert import save_expert
+
+    model = PPO("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8]}, n_steps=64, seed=0)
+    path = save_expert(model, tmp_path, "Pendulum-v1")
+    before = path.read_bytes()
+
+    def crash(target, *args, **kwargs):
+        target.write(b"partial")
+        raise OSError("disk full")
+
+    model.save = crash
+    with pytest.raises(OSError, match="disk full"):
+        save_expert(model, tmp_path, "Pendulum-v1", overwrite=True)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary file left

@@ -14,7 +14,7 @@ import pytest
 from stable_baselines3 import DQN, SAC
 from stable_baselines3.common.env_util import make_vec_env
 
-from sb3_expert import ExpertLoaderError, load_policy, pretrain
+from sb3_expert import ArgumentTypeError, ExpertLoaderError, load_policy, pretrain
 from sb3_expert.experts.safe_load import UnsafeModelError
 from tests.experts.hub import HubServer, fill_cache
 from tests.experts.payload import poison_pickle, poison_zip
@@ -164,3 +164,13 @@ def test_a_zip_whose_data_is_not_json(tmp_path):
         archive.writestr("data", "{not json")
     with pytest.raises(ExpertLoaderError, match=r"m.zip: not an SB3 model \(its 'data' entry is not JSON"):
         load_policy("ppo", make_vec_env("CartPole-v1"), path=tmp_path / "m.zip")
+
+
+@pytest.mark.parametrize("value", ["yes", "False", 1, None])
+def test_only_true_opts_in(expert_folder, tmp_path, value):
+    """A truthy non-bool (``trust_remote_code="False"`` from a config file) is refused, not taken as the opt-in."""
+    marker = tmp_path / "marker"
+    folder = poisoned_copy(expert_folder, tmp_path, "policy_kwargs", marker)
+    with pytest.raises(ArgumentTypeError, match=f"trust_remote_code: expected True or False, got .*{value!r}"):
+        load_policy("ppo", make_vec_env("Pendulum-v1"), path=folder, trust_remote_code=value)
+    assert not marker.exists()

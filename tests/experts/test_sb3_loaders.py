@@ -6,7 +6,15 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.policies import BasePolicy
 
-from sb3_expert import ExpertLoaderError, SpaceMismatchError, load_model, load_policy, policy_registry
+from sb3_expert import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    ExpertLoaderError,
+    SpaceMismatchError,
+    load_model,
+    load_policy,
+    policy_registry,
+)
 from sb3_expert.experts.sb3 import NormalizedPolicy
 from tests.helpers import FIXTURES, needs_fixtures
 
@@ -143,3 +151,36 @@ def test_every_algorithm_from_a_file(tmp_path, algo, env_id):
     loaded = load_policy(algo, venv, path=tmp_path / f"{algo}.zip")
     obs = venv.reset()
     np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+
+
+def test_loader_arguments_are_checked_before_anything_loads(tmp_path, monkeypatch):
+    import sb3_expert.experts.huggingface as hub
+
+    venv = make_vec_env("CartPole-v1")
+    model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, seed=0)
+    model.save(tmp_path / "model.zip")
+    with pytest.raises(ArgumentTypeError, match="venv: expected a VecEnv .* got str"):
+        load_model("ppo", "CartPole-v1", tmp_path / "model.zip")
+    with pytest.raises(ArgumentValueError, match="device: expected .* got 'tpu'"):
+        load_model("ppo", venv, tmp_path / "model.zip", device="tpu")
+    with pytest.raises(ArgumentTypeError, match="path: expected a path"):
+        load_model("ppo", venv, 3)
+    with pytest.raises(ArgumentTypeError, match=r"load_policy\('ppo'\): .*'bogus'; its loader takes \(venv, path"):
+        load_policy("ppo", venv, path=tmp_path, bogus=1)
+    with pytest.raises(ArgumentTypeError, match=r"load_policy\('ppo'\): missing a required argument: 'path'"):
+        load_policy("ppo", venv)
+    with pytest.raises(ArgumentTypeError, match="normalize: expected True or False"):
+        load_policy("ppo", venv, path=tmp_path, normalize="no")
+    asked = []
+    monkeypatch.setattr(hub, "download", lambda *args: asked.append(args))
+    bad_hub_calls = [
+        (ExpertLoaderError, "algo: unknown algorithm 'nope'", ("nope", venv, "CartPole-v1"), {}),
+        (ArgumentTypeError, "env_name: expected a non-empty str, got int 3", ("ppo", venv, 3), {}),
+        (ArgumentTypeError, "trust_remote_code: expected True or False", ("ppo", venv, "CartPole-v1"),
+         {"trust_remote_code": "yes"}),
+        (ArgumentTypeError, "revision: expected None or a str", ("ppo", venv, "CartPole-v1"), {"revision": 3}),
+    ]  # fmt: skip
+    for error, message, args, kwargs in bad_hub_calls:
+        with pytest.raises(error, match=message):
+            hub.load_from_hub_model(*args, **kwargs)
+    assert asked == []  # refused before the Hub was asked for anything
