@@ -13,7 +13,10 @@ from sb3_expert import (
     ArgumentValueError,
     DAgger,
     ExpertDataset,
+    HDF5Writer,
     RecordDemonstrations,
+    RecordExpert,
+    VecRecordDemonstrations,
     generate_expert_traj,
     load_policy,
     save_demonstrations,
@@ -71,3 +74,51 @@ def test_generate_expert_traj_refuses_a_count_that_is_no_count(tmp_path, n_times
     with pytest.raises(ArgumentValueError, match="n_timesteps: expected an integer >= 0"):
         generate_expert_traj(load_policy("zero", env), str(tmp_path / "x.npz"), env, n_timesteps=n_timesteps)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda env, vec, path: RecordDemonstrations("Pendulum-v1", path), "env: expected a gymnasium.Env, got str"),
+        (lambda env, vec, path: RecordDemonstrations(env, path, info_keys="is_success"), "info_keys: expected a seq"),
+        (lambda env, vec, path: RecordDemonstrations(env, path, overwrite="no"), "overwrite: expected True or False"),
+        (lambda env, vec, path: VecRecordDemonstrations(vec, path, append=1), "append: expected True or False"),
+        (lambda env, vec, path: VecRecordDemonstrations(vec, path, info_keys=[1]), "info_keys: expected a seq"),
+        (lambda env, vec, path: RecordExpert(path, flush_every_episode="y"), "flush_every_episode: expected True"),
+        (lambda env, vec, path: RecordExpert(path, min_return="100"), "min_return: expected None or a number"),
+        (lambda env, vec, path: RecordExpert(path, info_keys="is_success"), "info_keys: expected a seq"),
+        (lambda env, vec, path: HDF5Writer(path, env.observation_space, env.action_space, append="yes"),
+         "append: expected True or False"),
+        (lambda env, vec, path: generate_expert_traj(load_policy("zero", vec), path, vec, deterministic="no"),
+         "deterministic: expected True or False"),
+    ],
+)  # fmt: skip
+def test_recorders_refuse_bad_arguments_before_writing(tmp_path, make, message):
+    """A lone str as ``info_keys`` was read as its letters; a flag of ``"no"`` counted as True."""
+    with pytest.raises(ArgumentTypeError, match=message):
+        make(gym.make("Pendulum-v1"), make_vec_env("Pendulum-v1", n_envs=1), str(tmp_path / "demos.h5"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_learning_entry_points_refuse_bad_arguments(demos_path):
+    from stable_baselines3.common.logger import configure
+
+    from sb3_expert import DemoReplayBuffer, prepare_finetuning, pretrain
+
+    venv = make_vec_env("Pendulum-v1", n_envs=1)
+    model = SAC("MlpPolicy", venv, policy_kwargs={"net_arch": [8]}, seed=0)
+    with pytest.raises(ArgumentTypeError, match="logger: expected None or an SB3 Logger, got str"):
+        pretrain(model, demos_path, n_epochs=1, logger="log.txt")
+    with pytest.raises(ArgumentTypeError, match="logger: expected None or an SB3 Logger, got str"):
+        prepare_finetuning(model, demos_path, logger="log.txt")
+    with pytest.raises(ArgumentValueError, match="learning_rate: expected the schedule to give a finite number > 0"):
+        pretrain(model, demos_path, n_epochs=1, learning_rate=lambda progress: -1.0)
+    with pytest.raises(ArgumentValueError, match="learning_rate: the schedule failed at progress 1.0"):
+        pretrain(model, demos_path, n_epochs=1, learning_rate=lambda progress: 1 / 0)
+    with pytest.raises(
+        ArgumentTypeError, match=r"demonstrations: required .*replay_buffer_kwargs=dict\(demonstrations"
+    ):
+        SAC("MlpPolicy", venv, replay_buffer_class=DemoReplayBuffer)
+    with pytest.raises(ArgumentValueError, match="n_envs: expected an integer >= 1, got 0"):
+        DemoReplayBuffer(100, venv.observation_space, venv.action_space, n_envs=0, demonstrations=demos_path)
+    pretrain(model, demos_path, n_epochs=1, logger=configure(None, []))  # an SB3 logger is taken

@@ -426,6 +426,8 @@ def prepare_finetuning(
         target_entropy=target_entropy,
     )
     check_replay_buffer(model, demo_fraction)
+    if logger is not None and not isinstance(logger, Logger):
+        raise ArgumentTypeError(f"logger: expected None or an SB3 Logger, got {type(logger).__name__}")
     record: Callable[[str, Any], None] = logger.record if logger is not None else (lambda key, value: None)
     buffer = model.replay_buffer
     demonstrations = demonstration_buffer(dataset, buffer.observation_space, buffer.action_space, model.device)

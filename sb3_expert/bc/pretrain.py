@@ -96,6 +96,7 @@ def _check_args(
     vf_coef: Any,
     seed: Any,
     verbose: Any,
+    logger: Any,
     flags: dict[str, Any],
 ) -> None:
     """Every argument, before anything touches the model."""
@@ -106,6 +107,13 @@ def _check_args(
     check_count("val_interval", val_interval, allow_none=True)
     if not callable(learning_rate) and not _positive_number(learning_rate):
         raise ArgumentValueError(f"learning_rate: expected a finite number > 0 or a schedule, got {learning_rate!r}")
+    if callable(learning_rate):  # SB3's schedule form: progress remaining (1 at the start) -> rate
+        try:
+            first = learning_rate(1.0)
+        except Exception as e:
+            raise ArgumentValueError(f"learning_rate: the schedule failed at progress 1.0: {e!r}") from e
+        if not _positive_number(first):
+            raise ArgumentValueError(f"learning_rate: expected the schedule to give a finite number > 0, got {first!r}")
     if not _positive_number(adam_epsilon):
         raise ArgumentValueError(f"adam_epsilon: expected a finite number > 0, got {adam_epsilon!r}")
     if lr_decay not in ("linear", "constant"):
@@ -116,6 +124,8 @@ def _check_args(
         raise ArgumentValueError(f"vf_coef: expected a finite number > 0, got {vf_coef!r}")
     check_integers(seed=seed, verbose=verbose)
     check_flags(**flags)
+    if logger is not None and not isinstance(logger, Logger):
+        raise ArgumentTypeError(f"logger: expected None or an SB3 Logger, got {type(logger).__name__}")
 
 
 def pretrain(
@@ -217,6 +227,7 @@ def pretrain(
         vf_coef=vf_coef,
         seed=seed,
         verbose=verbose,
+        logger=logger,
         flags={"value_warm_start": value_warm_start, "normalize_obs": normalize_obs, "progress_bar": progress_bar},
     )
     data = as_dataset(dataset, validate=val_interval is not None, seed=seed)

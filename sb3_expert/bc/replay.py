@@ -21,6 +21,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.vec_env import VecNormalize, VecTransposeImage
 
+from sb3_expert.arguments import check_count
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.io import as_demonstrations
 from sb3_expert.data.obs import ObsArray, take
@@ -194,9 +195,15 @@ class DemoReplayBuffer(ReplayBuffer):
         optimize_memory_usage: bool = False,
         handle_timeout_termination: bool = True,
         *,
-        demonstrations: Any,
+        demonstrations: Any = None,
         demo_fraction: float = DEMO_FRACTION,
     ) -> None:
+        if demonstrations is None:
+            raise ArgumentTypeError(
+                "demonstrations: required (with replay_buffer_class=DemoReplayBuffer, pass "
+                "replay_buffer_kwargs=dict(demonstrations=path_or_dataset))"
+            )
+        check_count("n_envs", n_envs)
         if (
             isinstance(demo_fraction, bool)
             or not isinstance(demo_fraction, (int, float))

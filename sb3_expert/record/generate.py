@@ -12,7 +12,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_expert.arguments import check_count
+from sb3_expert.arguments import check_count, check_flags
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.npz import save_npz
 from sb3_expert.data.paths import check_output_path
@@ -150,6 +150,7 @@ def generate_expert_traj(
     """
     check_count("n_episodes", n_episodes)
     check_count("n_timesteps", n_timesteps, 0)
+    check_flags(deterministic=deterministic, overwrite=overwrite)
     path = _resolve_path(save_path)
     if path is not None:
         check_output_path(path, overwrite=overwrite, argument="save_path")

@@ -17,13 +17,27 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from sb3_expert.arguments import check_flags
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.episodes import Episodes, Steps
 from sb3_expert.data.obs import allocate, map_obs, set_row, take
-from sb3_expert.errors import ActionError, DemonstrationError
+from sb3_expert.errors import ActionError, ArgumentTypeError, DemonstrationError
 from sb3_expert.record.sinks import Sink
 
-__all__ = ["Stream", "action_error"]
+__all__ = ["Stream", "action_error", "check_recorder_args"]
+
+
+def check_recorder_args(info_keys: Any, **flags: Any) -> None:
+    """What every recorder takes alike: ``info_keys`` a sequence of str (a lone str would be read as
+    its letters) and its on/off flags (``overwrite``, ``append``, ``flush_every_episode``) bools.
+
+    :raises ArgumentTypeError: naming the argument
+    """
+    if isinstance(info_keys, str) or not all(isinstance(key, str) for key in info_keys):
+        raise ArgumentTypeError(
+            f"info_keys: expected a sequence of str (('is_success',), not 'is_success'), got {info_keys!r}"
+        )
+    check_flags(**flags)
 
 
 def action_error(action: Any, space: spaces.Space, e: Exception) -> ActionError:

@@ -15,7 +15,7 @@ from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import take
 from sb3_expert.errors import ArgumentTypeError
 from sb3_expert.record.sinks import open_sink
-from sb3_expert.record.streams import Stream
+from sb3_expert.record.streams import Stream, check_recorder_args
 from sb3_expert.record.wrapper import buffer_rows
 
 __all__ = ["VecRecordDemonstrations", "VecStep", "record_vec_step", "vec_env_id"]
@@ -117,6 +117,7 @@ class VecRecordDemonstrations(VecEnvWrapper):
                 f"venv: expected an SB3 VecEnv (e.g. make_vec_env(...) or DummyVecEnv([...])), got "
                 f"{type(venv).__name__}; for a single gymnasium env use RecordDemonstrations"
             )
+        check_recorder_args(info_keys, overwrite=overwrite, append=append, flush_every_episode=flush_every_episode)
         super().__init__(venv)
         self.flush_every_episode = flush_every_episode
         env_id = vec_env_id(venv)

@@ -13,8 +13,9 @@ from gymnasium.error import ResetNeeded
 
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.spaces import row_nbytes
+from sb3_expert.errors import ArgumentTypeError
 from sb3_expert.record.sinks import open_sink
-from sb3_expert.record.streams import Stream
+from sb3_expert.record.streams import Stream, check_recorder_args
 
 __all__ = ["RecordDemonstrations", "buffer_rows", "env_metadata"]
 
@@ -79,6 +80,12 @@ class RecordDemonstrations(gym.Wrapper):
         flush_every_episode: bool = False,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
+        if not isinstance(env, gym.Env):
+            raise ArgumentTypeError(
+                f"env: expected a gymnasium.Env, got {type(env).__name__}; "
+                "for an SB3 VecEnv use VecRecordDemonstrations"
+            )
+        check_recorder_args(info_keys, overwrite=overwrite, append=append, flush_every_episode=flush_every_episode)
         super().__init__(env)
         meta = env_metadata(env, {"recorder": "RecordDemonstrations"}, metadata)
         spaces = (env.observation_space, env.action_space)

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 from gymnasium import spaces
 
+from sb3_expert.arguments import check_flags
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.hdf5.layout import (
     EPISODE_FIELDS,
@@ -71,6 +72,7 @@ class HDF5Writer(contextlib.AbstractContextManager):
         metadata: Mapping[str, Any] | None = None,
         compression: Literal["auto", "gzip", "lzf"] | None = "auto",
     ) -> None:
+        check_flags(overwrite=overwrite, append=append)
         if overwrite and append:
             raise ArgumentValueError("overwrite and append: expected at most one of them to be True, got both")
         self.observation_space = check_space(observation_space, name="observation_space", allow_dict=True)
