@@ -80,6 +80,7 @@ def run_demo(
     from stable_baselines3 import PPO
 
     from sb3_expert.bc.pretrain import pretrain
+    from sb3_expert.experts.sb3 import model_output_path, save_model
 
     env_id = "CartPole-v1"
     out = Path(out_dir)
@@ -98,7 +99,7 @@ def run_demo(
     log(f"recorded {dataset.num_traj} expert episodes ({dataset.num_transition} steps) to {path}")
     model = PPO("MlpPolicy", env_id, seed=seed, device="cpu")
     pretrain(model, dataset, n_epochs=epochs, seed=seed, val_interval=epochs, verbose=0)
-    model.save(out / "ppo_clone")
+    save_model(model, model_output_path(out / "ppo_clone", overwrite=True))  # atomically: a kill leaves the last one
     log(f"pretrained a fresh PPO for {epochs} epochs; saved to {out / 'ppo_clone.zip'}")
     eval_seed = 10_000 + seed
     rng = np.random.default_rng(seed)

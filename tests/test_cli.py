@@ -102,11 +102,15 @@ def test_dagger_end_to_end_and_resume(tmp_path):
           "--policy-kwargs", "[8]"], "--policy-kwargs: expected a JSON object, got list"),
         (["dagger", "--expert", "random", "--algo", "ppo", "--env", "CartPole-v1", "--timesteps", "10",
           "--out", "m.zip", "--data", "d.npz"], "--data: expected a file name ending in"),
+        (["pretrain", "--algo", "ppo", "--env", "CartPole-v1", "--dataset", "exists.h5", "--out", "model"],
+         "--out: 'model.zip' already exists"),  # SB3's save("model") writes model.zip
     ],
 )  # fmt: skip
 def test_subcommand_bad_input(tmp_path, args, message):
     (tmp_path / "exists.h5").write_bytes(b"")
+    (tmp_path / "model.zip").write_bytes(b"an earlier model")
     result = run(*args, cwd=tmp_path)
+    assert (tmp_path / "model.zip").read_bytes() == b"an earlier model"
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

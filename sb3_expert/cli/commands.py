@@ -91,11 +91,10 @@ def pretrain_command(args: argparse.Namespace) -> None:
 
     from sb3_expert.bc.pretrain import pretrain
     from sb3_expert.data.dataset import ExpertDataset
-    from sb3_expert.data.paths import check_output_path
-    from sb3_expert.experts.sb3 import algorithm_class
+    from sb3_expert.experts.sb3 import algorithm_class, model_output_path, save_model
 
     policy_kwargs = _json_object("--policy-kwargs", args.policy_kwargs)  # before anything is loaded
-    out = check_output_path(args.out, overwrite=args.overwrite, argument="--out")
+    out = model_output_path(args.out, overwrite=args.overwrite, argument="--out")
     cls: Any = algorithm_class(args.algo)
     dataset = ExpertDataset(expert_path=args.dataset, verbose=0, seed=args.seed, batch_size=args.batch_size)
     venv = _venv(args.env, seed=args.seed)
@@ -111,7 +110,7 @@ def pretrain_command(args: argparse.Namespace) -> None:
         verbose=1,
         finetune=False,  # what it prepares (demonstration buffer, actor hook) does not survive save()
     )
-    model.save(out)
+    save_model(model, out)
     print(f"saved the pretrained {cls.__name__} to {out}")
 
 
@@ -120,11 +119,11 @@ def dagger_command(args: argparse.Namespace) -> None:
     from stable_baselines3.common.env_util import make_vec_env
 
     from sb3_expert.bc.dagger import DAgger
-    from sb3_expert.data.paths import check_output_path, format_of
-    from sb3_expert.experts.sb3 import algorithm_class
+    from sb3_expert.data.paths import format_of
+    from sb3_expert.experts.sb3 import algorithm_class, model_output_path, save_model
 
     policy_kwargs = _json_object("--policy-kwargs", args.policy_kwargs)  # before anything is loaded
-    out = check_output_path(args.out, overwrite=args.overwrite, argument="--out")
+    out = model_output_path(args.out, overwrite=args.overwrite, argument="--out")
     if args.eval_episodes < 0:
         raise ArgumentValueError(
             f"--eval-episodes: expected an integer >= 0 (0: no evaluation), got {args.eval_episodes}"
@@ -153,7 +152,7 @@ def dagger_command(args: argparse.Namespace) -> None:
         progress_bar=not args.no_progress,
     ) as run:
         run.train(args.timesteps)
-    model.save(out)
+    save_model(model, out)
     print(f"saved the DAgger-trained {cls.__name__} ({run.labels} labelled steps, {run.round} rounds) to {out}")
 
 

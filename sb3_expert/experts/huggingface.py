@@ -17,7 +17,14 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from sb3_expert.arguments import check_flags, check_path
 from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 from sb3_expert.experts.registry import ExpertLoaderError
-from sb3_expert.experts.sb3 import ExpertModel, algorithm_class, check_load_args, expert_policy, load_model
+from sb3_expert.experts.sb3 import (
+    ExpertModel,
+    algorithm_class,
+    check_load_args,
+    expert_policy,
+    load_model,
+    save_model,
+)
 
 __all__ = ["download", "load_from_hub_model", "save_expert"]
 
@@ -144,8 +151,7 @@ def save_expert(
     out.mkdir(parents=True, exist_ok=True)
     zip_path = check_output_path(out / ModelName(algo, EnvironmentName(env_id)).filename, overwrite=overwrite)
     norm_path = check_output_path(out / "vec_normalize.pkl", overwrite=overwrite) if norm is not None else None
-    with atomic_path(zip_path) as tmp, open(tmp, "wb") as f:
-        model.save(f)
+    save_model(model, zip_path)
     if norm is not None and norm_path is not None:
         with atomic_path(norm_path) as tmp:
             norm.save(str(tmp))

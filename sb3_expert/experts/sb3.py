@@ -40,6 +40,8 @@ __all__ = [
     "find_model_files",
     "load_model",
     "load_vec_normalize",
+    "model_output_path",
+    "save_model",
 ]
 
 VEC_NORMALIZE_NAMES = ("vec_normalize.pkl", "vecnormalize.pkl")
@@ -270,6 +272,31 @@ def load_model(
     if norm_path is not None and venv is not None:
         norm = load_vec_normalize(norm_path, venv, trust_remote_code=trust_remote_code)
     return ExpertModel(model, norm)
+
+
+def model_output_path(path: str | os.PathLike[str], *, overwrite: bool, argument: str = "path") -> Path:
+    """The file SB3's ``save(path)`` writes (``.zip`` appended to a name without a suffix), checked
+    as :func:`~sb3_expert.data.paths.check_output_path` checks it: absent, or ``overwrite``.
+
+    Checking ``path`` itself would miss that ``save("clone")`` replaces ``clone.zip``.
+    """
+    from sb3_expert.data.paths import check_output_path
+
+    check_path(argument, path)
+    p = Path(path)
+    if p.suffix == "":
+        p = p.with_name(p.name + ".zip")
+    return check_output_path(p, overwrite=overwrite, argument=argument)
+
+
+def save_model(model: BaseAlgorithm, path: Path) -> Path:
+    """``model.save`` into ``path`` atomically (a temporary file, then one rename): a crash or a full
+    disk leaves the file that was there whole. ``path`` as :func:`model_output_path` gives it."""
+    from sb3_expert.data.paths import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        model.save(f)
+    return path
 
 
 class NormalizedPolicy(BasePolicy):

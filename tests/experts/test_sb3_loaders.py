@@ -184,3 +184,16 @@ def test_loader_arguments_are_checked_before_anything_loads(tmp_path, monkeypatc
         with pytest.raises(error, match=message):
             hub.load_from_hub_model(*args, **kwargs)
     assert asked == []  # refused before the Hub was asked for anything
+
+
+def test_model_output_path_is_the_file_sb3_writes(tmp_path):
+    from sb3_expert import OutputExistsError
+    from sb3_expert.experts.sb3 import model_output_path, save_model
+
+    assert model_output_path(tmp_path / "clone", overwrite=False) == tmp_path / "clone.zip"
+    assert model_output_path(tmp_path / "clone.zip", overwrite=False) == tmp_path / "clone.zip"
+    model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, seed=0)
+    save_model(model, tmp_path / "clone.zip")
+    with pytest.raises(OutputExistsError, match="clone.zip' already exists"):
+        model_output_path(tmp_path / "clone", overwrite=False)
+    assert PPO.load(tmp_path / "clone.zip").policy.state_dict().keys() == model.policy.state_dict().keys()
