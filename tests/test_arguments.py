@@ -52,6 +52,9 @@ def test_expert_dataset_refuses_bad_shared_arguments(demos_path, kwargs, message
         ({"verbose": "x"}, "verbose: expected None or an integer"),
         ({"progress_bar": "yes"}, "progress_bar: expected True or False"),
         ({"resume": 1}, "resume: expected True or False, got int 1"),
+        ({"overwrite": "no"}, "overwrite: expected True or False"),
+        ({"deterministic": "no"}, "deterministic: expected True or False"),
+        ({"eval_env": "Pendulum-v1"}, "eval_env: expected an SB3 VecEnv or a gymnasium env, got str"),
     ],
 )
 def test_dagger_refuses_bad_shared_arguments(kwargs, message):
@@ -122,3 +125,16 @@ def test_learning_entry_points_refuse_bad_arguments(demos_path):
     with pytest.raises(ArgumentValueError, match="n_envs: expected an integer >= 1, got 0"):
         DemoReplayBuffer(100, venv.observation_space, venv.action_space, n_envs=0, demonstrations=demos_path)
     pretrain(model, demos_path, n_epochs=1, logger=configure(None, []))  # an SB3 logger is taken
+
+
+@pytest.mark.parametrize("name", ["env", "eval_env"])
+def test_dagger_refuses_an_env_that_is_not_the_models(name):
+    """An env of another task was taken, and failed (or trained on the wrong data) after the first round."""
+    from sb3_expert import SpaceMismatchError
+
+    venv = make_vec_env("Pendulum-v1", n_envs=1, seed=0)
+    student = SAC("MlpPolicy", venv, policy_kwargs={"net_arch": [8]})
+    other = {"env": make_vec_env("MountainCarContinuous-v0", n_envs=1), "eval_env": gym.make("CartPole-v1")}[name]
+    with pytest.raises(SpaceMismatchError, match=f"{name}: its spaces are not the model's"):
+        DAgger(student, load_policy("zero", venv), **{name: other})
+    DAgger(student, load_policy("zero", venv), **{name: make_vec_env("Pendulum-v1", n_envs=1)})  # the same task

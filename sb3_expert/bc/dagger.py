@@ -25,7 +25,6 @@ actor-critic), Dict observations, a callable expert, a privileged expert (``expe
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,6 +42,8 @@ from sb3_expert.bc.dagger_config import (
     ExponentialBetaSchedule,
     LinearBetaSchedule,
     as_beta_schedule,
+    check_env_fits,
+    check_pretrain_kwargs,
     check_resumable,
     expert_view_fn,
 )
@@ -137,24 +138,20 @@ class DAgger(contextlib.AbstractContextManager):
                 "env: DAgger collects raw observations and pretrain standardises them inside the policy; "
                 "pass the env without its VecNormalize"
             )
+        for name, given in (("env", env), ("eval_env", eval_env)):
+            if given is not None:
+                check_env_fits(model, given, name)
         check_count("rollout_steps", rollout_steps)
         check_count("n_epochs", n_epochs)
         check_count("n_eval_episodes", n_eval_episodes)
         check_count("max_rows", max_rows, allow_none=True)
         check_integers(seed=seed, verbose=verbose)
-        check_flags(resume=resume, progress_bar=progress_bar)
+        check_flags(resume=resume, progress_bar=progress_bar, overwrite=overwrite, deterministic=deterministic)
         if path is not None and format_of(path, argument="path") != "hdf5":
             raise ArgumentValueError(f"path: expected an .h5 file (written as it goes) or None, got {path}")
         if resume and path is None:
             raise ArgumentValueError("resume: needs the path of the file to resume from, got path=None")
-        if not isinstance(pretrain_kwargs, (Mapping, type(None))):
-            raise ArgumentTypeError(f"pretrain_kwargs: expected a dict, got {type(pretrain_kwargs).__name__}")
-        reserved = {"model", "dataset", "n_epochs", "seed", "logger", "val_interval"} & set(pretrain_kwargs or {})
-        if reserved:
-            raise ArgumentValueError(f"pretrain_kwargs: {sorted(reserved)} are set by DAgger itself")
-        unknown = set(pretrain_kwargs or {}) - set(inspect.signature(pretrain).parameters)
-        if unknown:
-            raise ArgumentValueError(f"pretrain_kwargs: {sorted(unknown)} are not arguments of pretrain")
+        check_pretrain_kwargs(pretrain_kwargs)
         self.beta_schedule = as_beta_schedule(beta_schedule)
         self.expert_view = expert_view_fn(expert_obs)
         first = None if demonstrations is None else as_demonstrations(demonstrations, "demonstrations")

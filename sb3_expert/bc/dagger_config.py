@@ -4,22 +4,34 @@ and of a file to resume."""
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.utils import ConstantSchedule
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.utils import ConstantSchedule, check_for_correct_spaces
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_expert.arguments import check_count
 from sb3_expert.data.hdf5 import HDF5Reader
-from sb3_expert.errors import ArgumentTypeError, ArgumentValueError, DemonstrationError, DemonstrationFileError
+from sb3_expert.errors import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    DemonstrationError,
+    DemonstrationFileError,
+    SpaceMismatchError,
+)
 
 __all__ = [
     "DEFAULT_RAMPDOWN",
     "ExponentialBetaSchedule",
     "LinearBetaSchedule",
     "as_beta_schedule",
+    "check_env_fits",
+    "check_pretrain_kwargs",
     "check_resumable",
     "expert_view_fn",
 ]
@@ -117,3 +129,32 @@ def check_resumable(path: str | os.PathLike[str], given_round_zero: bool) -> Non
         raise ArgumentValueError(
             f"demonstrations: {path} already holds its rounds, round 0 included; pass demonstrations=None to resume"
         )
+
+
+def check_env_fits(model: BaseAlgorithm, env: Any, name: str) -> None:
+    """``env`` (a VecEnv or a gymnasium env) has the model's spaces, once wrapped as SB3's ``set_env``
+    wraps it (images transposed to channels first), checked with SB3's ``check_for_correct_spaces``.
+
+    :raises ArgumentTypeError: when ``env`` is no environment
+    :raises SpaceMismatchError: when its spaces are not the model's
+    """
+    if not isinstance(env, (VecEnv, gym.Env)):
+        raise ArgumentTypeError(f"{name}: expected an SB3 VecEnv or a gymnasium env, got {type(env).__name__}")
+    try:
+        check_for_correct_spaces(model._wrap_env(env, verbose=0), model.observation_space, model.action_space)
+    except ValueError as e:
+        raise SpaceMismatchError(f"{name}: its spaces are not the model's: {e}") from e
+
+
+def check_pretrain_kwargs(pretrain_kwargs: Any) -> None:
+    """``pretrain_kwargs`` a dict of :func:`~sb3_expert.pretrain`'s arguments, none of those DAgger sets itself."""
+    from sb3_expert.bc.pretrain import pretrain
+
+    if not isinstance(pretrain_kwargs, (Mapping, type(None))):
+        raise ArgumentTypeError(f"pretrain_kwargs: expected a dict, got {type(pretrain_kwargs).__name__}")
+    reserved = {"model", "dataset", "n_epochs", "seed", "logger", "val_interval"} & set(pretrain_kwargs or {})
+    if reserved:
+        raise ArgumentValueError(f"pretrain_kwargs: {sorted(reserved)} are set by DAgger itself")
+    unknown = set(pretrain_kwargs or {}) - set(inspect.signature(pretrain).parameters)
+    if unknown:
+        raise ArgumentValueError(f"pretrain_kwargs: {sorted(unknown)} are not arguments of pretrain")
