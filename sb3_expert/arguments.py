@@ -3,14 +3,16 @@ each refuses them alike: this library's error, naming the argument, before anyth
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 
-__all__ = ["check_count", "check_flags", "check_integers", "check_path"]
+__all__ = ["check_call", "check_count", "check_flags", "check_integers", "check_path"]
 
 
 def check_count(name: str, value: Any, low: int = 1, *, allow_none: bool = False) -> None:
@@ -52,3 +54,24 @@ def check_path(name: str, value: Any) -> None:
     """
     if not isinstance(value, (str, os.PathLike)):
         raise ArgumentTypeError(f"{name}: expected a path (str or os.PathLike), got {type(value).__name__}")
+
+
+def check_call(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """That ``function(*args, **kwargs)`` binds to its signature, before it is called: an argument
+    it does not take, or one missing, is named with the signature (without annotations).
+
+    :param what: the call as the user wrote it (``"load_policy('ppo')"``), for the message
+    :raises ArgumentTypeError: when the arguments do not bind
+    """
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # no introspectable signature: let the call itself check
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as e:
+        plain = signature.replace(
+            parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+            return_annotation=signature.empty,
+        )
+        raise ArgumentTypeError(f"{what}: {e}; it takes {plain}") from e

@@ -138,3 +138,20 @@ def test_dagger_refuses_an_env_that_is_not_the_models(name):
     with pytest.raises(SpaceMismatchError, match=f"{name}: its spaces are not the model's"):
         DAgger(student, load_policy("zero", venv), **{name: other})
     DAgger(student, load_policy("zero", venv), **{name: make_vec_env("Pendulum-v1", n_envs=1)})  # the same task
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_save_demonstrations_refuses_a_non_bool_overwrite_and_keeps_the_file(tmp_path, demos_path, suffix):
+    """``overwrite="no"`` counted as True and replaced the file; an argument the format's writer does
+    not take raised Python's TypeError from inside it."""
+    from sb3_expert import load_demonstrations
+
+    demos = load_demonstrations(demos_path)
+    path = tmp_path / f"demos{suffix}"
+    save_demonstrations(demos, path)
+    before = path.read_bytes()
+    with pytest.raises(ArgumentTypeError, match="overwrite: expected True or False, got str 'no'"):
+        save_demonstrations(demos, path, overwrite="no")
+    with pytest.raises(ArgumentTypeError, match=f"save_demonstrations to {suffix}: got an unexpected keyword argument"):
+        save_demonstrations(demos, tmp_path / f"other{suffix}", bogus=1)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [path.name]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from gymnasium import spaces
 
+from sb3_expert.arguments import check_call
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.paths import check_input_path, format_of
 from sb3_expert.errors import ArgumentTypeError
@@ -57,13 +59,13 @@ def save_demonstrations(
     :return: the path written
     :raises OutputExistsError: when ``path`` exists and ``overwrite`` is False
     """
+    save: Callable[..., Path]
     if format_of(path) == "npz":
-        from sb3_expert.data.npz import save_npz
-
-        return save_npz(demos, path, overwrite=overwrite, **kwargs)
-    from sb3_expert.data.hdf5 import save_hdf5
-
-    return save_hdf5(demos, path, overwrite=overwrite, **kwargs)
+        from sb3_expert.data.npz import save_npz as save
+    else:
+        from sb3_expert.data.hdf5 import save_hdf5 as save
+    check_call(f"save_demonstrations to {Path(path).suffix}", save, demos, path, overwrite=overwrite, **kwargs)
+    return save(demos, path, overwrite=overwrite, **kwargs)
 
 
 def as_demonstrations(dataset: Any, name: str = "dataset") -> Demonstrations:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from sb3_expert.arguments import check_flags
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import ObsArray
 from sb3_expert.data.paths import WriteLock, atomic_path, check_input_path, check_output_path
@@ -225,6 +226,7 @@ def save_npz(
     if not isinstance(demos, Demonstrations):
         raise ArgumentTypeError(f"demos: expected a Demonstrations, got {type(demos).__name__}")
     target = check_output_path(path, overwrite=overwrite)
+    check_flags(compressed=compressed)
     data = to_sb2_dict(demos, extras=True)
     if image_folder is not None:
         if not is_image_observation(demos.observation_space):

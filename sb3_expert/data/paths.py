@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeAlias
 
-from sb3_expert.arguments import check_path
+from sb3_expert.arguments import check_flags, check_path
 from sb3_expert.errors import (
     DemonstrationFileError,
     DemonstrationFileNotFoundError,
@@ -60,8 +60,10 @@ def check_input_path(path: str | os.PathLike[str], *, argument: str = "path") ->
 
 
 def check_output_path(path: str | os.PathLike[str], *, overwrite: bool, argument: str = "path") -> Path:
-    """``path`` as a :class:`Path` that may be written: absent, or ``overwrite`` asked for."""
+    """``path`` as a :class:`Path` that may be written: absent, or ``overwrite`` asked for (a bool:
+    ``overwrite="no"`` would otherwise replace the file)."""
     check_path(argument, path)
+    check_flags(overwrite=overwrite)
     p = Path(path)
     if p.is_dir():
         raise DemonstrationFileError(f"{argument}: expected a file path, got a directory: {str(p)!r}")

@@ -13,13 +13,13 @@ Built-in loaders are registered by dotted path and imported on first use, so imp
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_expert.arguments import check_call
 from sb3_expert.errors import ArgumentTypeError, ExpertLoaderError
 
 __all__ = ["ALGORITHMS", "ExpertLoaderError", "PolicyLoaderFn", "Registry", "load_policy", "policy_registry"]
@@ -125,17 +125,5 @@ def load_policy(policy_type: str, venv: VecEnv, **loader_kwargs: Any) -> BasePol
     :raises ArgumentTypeError: for arguments the type's loader does not take, naming its signature
     """
     loader = policy_registry.get(policy_type)
-    try:
-        signature = inspect.signature(loader)
-    except (TypeError, ValueError):  # a callable without an introspectable signature: let it check
-        signature = None
-    if signature is not None:
-        try:
-            signature.bind(venv, **loader_kwargs)
-        except TypeError as e:
-            plain = signature.replace(
-                parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
-                return_annotation=signature.empty,
-            )
-            raise ArgumentTypeError(f"load_policy({policy_type!r}): {e}; its loader takes {plain}") from e
+    check_call(f"load_policy({policy_type!r})", loader, venv, **loader_kwargs)
     return loader(venv, **loader_kwargs)

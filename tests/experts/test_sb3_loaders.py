@@ -165,7 +165,7 @@ def test_loader_arguments_are_checked_before_anything_loads(tmp_path, monkeypatc
         load_model("ppo", venv, tmp_path / "model.zip", device="tpu")
     with pytest.raises(ArgumentTypeError, match="path: expected a path"):
         load_model("ppo", venv, 3)
-    with pytest.raises(ArgumentTypeError, match=r"load_policy\('ppo'\): .*'bogus'; its loader takes \(venv, path"):
+    with pytest.raises(ArgumentTypeError, match=r"load_policy\('ppo'\): .*'bogus'; it takes \(venv, path"):
         load_policy("ppo", venv, path=tmp_path, bogus=1)
     with pytest.raises(ArgumentTypeError, match=r"load_policy\('ppo'\): missing a required argument: 'path'"):
         load_policy("ppo", venv)
