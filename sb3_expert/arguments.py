@@ -12,7 +12,7 @@ import numpy as np
 
 from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 
-__all__ = ["check_call", "check_count", "check_flags", "check_integers", "check_path"]
+__all__ = ["check_call", "check_count", "check_flags", "check_integers", "check_logger", "check_path"]
 
 
 def check_count(name: str, value: Any, low: int = 1, *, allow_none: bool = False) -> None:
@@ -75,3 +75,14 @@ def check_call(what: str, function: Callable[..., Any], *args: Any, **kwargs: An
             return_annotation=signature.empty,
         )
         raise ArgumentTypeError(f"{what}: {e}; it takes {plain}") from e
+
+
+def check_logger(logger: Any) -> None:
+    """``logger`` None or an SB3 ``Logger`` (a file name would fail at the first ``record``).
+
+    :raises ArgumentTypeError: naming it
+    """
+    from stable_baselines3.common.logger import Logger
+
+    if logger is not None and not isinstance(logger, Logger):
+        raise ArgumentTypeError(f"logger: expected None or an SB3 Logger, got {type(logger).__name__}")

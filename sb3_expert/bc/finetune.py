@@ -49,6 +49,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import Schedule
 
+from sb3_expert.arguments import check_logger
 from sb3_expert.bc.losses import loss_for, stochastic_actor
 from sb3_expert.bc.replay import DEMO_FRACTION, DemoReplayBuffer, demo_buffer_class, demonstration_buffer
 from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
@@ -426,8 +427,7 @@ def prepare_finetuning(
         target_entropy=target_entropy,
     )
     check_replay_buffer(model, demo_fraction)
-    if logger is not None and not isinstance(logger, Logger):
-        raise ArgumentTypeError(f"logger: expected None or an SB3 Logger, got {type(logger).__name__}")
+    check_logger(logger)
     record: Callable[[str, Any], None] = logger.record if logger is not None else (lambda key, value: None)
     buffer = model.replay_buffer
     demonstrations = demonstration_buffer(dataset, buffer.observation_space, buffer.action_space, model.device)

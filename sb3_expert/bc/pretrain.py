@@ -27,7 +27,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import LinearSchedule, configure_logger, get_schedule_fn, update_learning_rate
 from typing_extensions import Self
 
-from sb3_expert.arguments import check_count, check_flags, check_integers
+from sb3_expert.arguments import check_count, check_flags, check_integers, check_logger
 from sb3_expert.bc.batches import (
     Cloner,
     as_dataset,
@@ -124,8 +124,7 @@ def _check_args(
         raise ArgumentValueError(f"vf_coef: expected a finite number > 0, got {vf_coef!r}")
     check_integers(seed=seed, verbose=verbose)
     check_flags(**flags)
-    if logger is not None and not isinstance(logger, Logger):
-        raise ArgumentTypeError(f"logger: expected None or an SB3 Logger, got {type(logger).__name__}")
+    check_logger(logger)
 
 
 def pretrain(
