@@ -155,3 +155,21 @@ def test_save_demonstrations_refuses_a_non_bool_overwrite_and_keeps_the_file(tmp
     with pytest.raises(ArgumentTypeError, match=f"save_demonstrations to {suffix}: got an unexpected keyword argument"):
         save_demonstrations(demos, tmp_path / f"other{suffix}", bogus=1)
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_load_demonstrations_checks_given_spaces_against_the_files(tmp_path, demos_path, suffix):
+    """A space given for a file that stores its own was used (``.npz``: "actions: expected dtype
+    int64", a misleading message) or silently ignored (``.h5``)."""
+    from gymnasium import spaces
+
+    from sb3_expert import SpaceMismatchError, UnsupportedSpaceError, load_demonstrations
+
+    demos = load_demonstrations(demos_path)
+    path = save_demonstrations(demos, tmp_path / f"demos{suffix}")
+    with pytest.raises(SpaceMismatchError, match=r"action_space: the demonstrations have Box.*argument has Discrete"):
+        load_demonstrations(path, action_space=spaces.Discrete(3))
+    with pytest.raises(UnsupportedSpaceError, match="observation_space: expected one of Box"):
+        load_demonstrations(path, observation_space="Box(3,)")
+    same = load_demonstrations(path, observation_space=demos.observation_space, action_space=demos.action_space)
+    assert same.n_steps == demos.n_steps

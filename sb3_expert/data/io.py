@@ -26,10 +26,12 @@ def load_demonstrations(
     """Read demonstrations from ``.npz`` (stable-baselines v2) or ``.h5`` (native) into memory.
 
     :param path: the file; its suffix picks the format
-    :param observation_space: for ``.npz`` files that do not store their spaces (SB2's); else ignored
+    :param observation_space: for ``.npz`` files that do not store their spaces (SB2's); a file that
+        stores its spaces (``.h5``, this library's ``.npz``) must agree with it
     :param action_space: likewise
     :raises DemonstrationFileNotFoundError: when ``path`` does not exist
     :raises DemonstrationFileError: for an unknown suffix or an unreadable file
+    :raises SpaceMismatchError: when a space given disagrees with the one the file stores
 
     .. code-block:: python
 
@@ -42,8 +44,12 @@ def load_demonstrations(
 
         return load_npz(path, observation_space=observation_space, action_space=action_space)
     from sb3_expert.data.hdf5 import load_hdf5
+    from sb3_expert.data.spaces import check_given_spaces
 
-    return load_hdf5(path)
+    demos = load_hdf5(path)
+    stored = {"observation_space": demos.observation_space, "action_space": demos.action_space}
+    check_given_spaces(stored, observation_space=observation_space, action_space=action_space)
+    return demos
 
 
 def save_demonstrations(

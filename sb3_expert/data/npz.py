@@ -254,9 +254,11 @@ def load_npz(
     """Read a stable-baselines (v2) ``.npz`` expert dataset (or one this library wrote).
 
     :param path: the ``.npz`` file
-    :param observation_space: the environment's, when the file does not say (SB2 files); else inferred
+    :param observation_space: the environment's, when the file does not say (SB2 files; else inferred);
+        when it does, it must agree with the file's
     :param action_space: likewise; integer ``(N, 1)`` actions are otherwise read as ``Discrete``
     :raises DemonstrationFileNotFoundError: when ``path`` does not exist
+    :raises SpaceMismatchError: when a space given disagrees with the one the file stores
     :raises DemonstrationFileError: when it is not a readable ``.npz`` or lacks a key, naming both
     """
     file = check_input_path(path)
@@ -276,10 +278,12 @@ def load_npz(
                 raise DemonstrationFileError(f"{file}: the {key!r} entry is not valid JSON ({e})") from e
             if not isinstance(parsed, dict):
                 raise DemonstrationFileError(f"{file}: the {key!r} entry: expected a JSON object, got {parsed!r}")
+    from sb3_expert.data.spaces import check_given_spaces, space_from_json
+
+    stored = {key: space_from_json(str(data[key])) for key in ("observation_space", "action_space") if key in data}
+    check_given_spaces(stored, observation_space=observation_space, action_space=action_space)
     obs_space = observation_space
     if obs_space is None and "observation_space" in data:
-        from sb3_expert.data.spaces import space_from_json
-
         obs_space = space_from_json(str(data["observation_space"]))
     for key in ("obs", "final_obs"):
         if key in data and data[key].dtype.kind in "US":

@@ -12,6 +12,7 @@ the ``(N, 1)`` column itself), the others with the space's own shape and dtype.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from sb3_expert.errors import SpaceMismatchError, UnsupportedSpaceError
 
 __all__ = [
     "SUPPORTED_LEAF_SPACES",
+    "check_given_spaces",
     "check_space",
     "check_spaces_match",
     "infer_space",
@@ -256,3 +258,18 @@ def infer_space(array: np.ndarray, *, name: str, discrete_column: bool = False) 
         info = np.iinfo(array.dtype)
         return spaces.Box(low=info.min, high=info.max, shape=array.shape[1:], dtype=array.dtype.type)
     return spaces.Box(low=-np.inf, high=np.inf, shape=array.shape[1:], dtype=array.dtype.type)
+
+
+def check_given_spaces(stored: Mapping[str, spaces.Space | None], **given: spaces.Space | None) -> None:
+    """Spaces a caller passed (``observation_space=...``) against those a file stores (``stored``,
+    by the same names; None where it stores none): each given must be a space and agree.
+
+    :raises UnsupportedSpaceError: for a given value that is no supported space
+    :raises SpaceMismatchError: naming the space, the file's and the argument's
+    """
+    for name, space in given.items():
+        if space is not None:
+            check_space(space, name=name, allow_dict=True)
+            on_file = stored.get(name)
+            if on_file is not None:
+                check_spaces_match(space, on_file, name=name, what=f"the {name} argument")
