@@ -4,6 +4,7 @@ each refuses them alike: this library's error, naming the argument, before anyth
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 
 from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
 
-__all__ = ["check_call", "check_count", "check_flags", "check_integers", "check_logger", "check_path"]
+__all__ = ["check_call", "check_count", "check_flags", "check_integers", "check_logger", "check_number", "check_path"]
 
 
 def check_count(name: str, value: Any, low: int = 1, *, allow_none: bool = False) -> None:
@@ -25,6 +26,32 @@ def check_count(name: str, value: Any, low: int = 1, *, allow_none: bool = False
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         expected = f"{'None or ' if allow_none else ''}an integer >= {low}"
         raise ArgumentValueError(f"{name}: expected {expected}, got {value!r}")
+
+
+def check_number(
+    name: str,
+    value: Any,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    whole: bool = False,
+    allow_none: bool = False,
+) -> None:
+    """``value`` a finite number (not a bool) in ``[low, high]``, whole when asked, or None when
+    allowed: NaN and infinities are no settings.
+
+    :raises ArgumentTypeError: for a value that is no number
+    :raises ArgumentValueError: for one out of range, not finite, or not whole when asked
+    """
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        expected = f"{'None or ' if allow_none else ''}a number"
+        raise ArgumentTypeError(f"{name}: expected {expected}, got {type(value).__name__}")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ArgumentValueError(f"{name}: expected a finite number in [{low}, {high}], got {value!r}")
+    if whole and int(value) != value:
+        raise ArgumentValueError(f"{name}: expected a whole number, got {value!r}")
 
 
 def check_integers(**values: Any) -> None:

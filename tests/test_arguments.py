@@ -173,3 +173,10 @@ def test_load_demonstrations_checks_given_spaces_against_the_files(tmp_path, dem
         load_demonstrations(path, observation_space="Box(3,)")
     same = load_demonstrations(path, observation_space=demos.observation_space, action_space=demos.action_space)
     assert same.n_steps == demos.n_steps
+
+
+def test_record_expert_refuses_a_min_return_that_keeps_nothing(tmp_path):
+    """``min_return=float("nan")`` was accepted: every episode compares False with it, so none was kept."""
+    with pytest.raises(ArgumentValueError, match="min_return: expected a finite number"):
+        RecordExpert(str(tmp_path / "demos.h5"), min_return=float("nan"))
+    RecordExpert(str(tmp_path / "demos.h5"), min_return=-100)  # a number is taken

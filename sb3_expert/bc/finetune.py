@@ -49,10 +49,10 @@ from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import Schedule
 
-from sb3_expert.arguments import check_logger
+from sb3_expert.arguments import check_logger, check_number
 from sb3_expert.bc.losses import loss_for, stochastic_actor
 from sb3_expert.bc.replay import DEMO_FRACTION, DemoReplayBuffer, demo_buffer_class, demonstration_buffer
-from sb3_expert.errors import ArgumentTypeError, ArgumentValueError
+from sb3_expert.errors import ArgumentTypeError
 
 __all__ = ["ActorHook", "can_finetune", "prepare_finetuning"]
 
@@ -297,15 +297,6 @@ def _remove_hook(optimizer: th.optim.Optimizer) -> None:
         earlier.remove()
 
 
-def _check(name: str, value: Any, low: float, high: float = math.inf, *, whole: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ArgumentTypeError(f"{name}: expected a number, got {type(value).__name__}")
-    if not math.isfinite(value) or not low <= value <= high:  # NaN and infinities are no settings
-        raise ArgumentValueError(f"{name}: expected a finite number in [{low}, {high}], got {value!r}")
-    if whole and int(value) != value:
-        raise ArgumentValueError(f"{name}: expected a whole number, got {value!r}")
-
-
 def check_finetuning_args(
     critic_steps: Any = CRITIC_STEPS,
     ent_coef: Any = ENT_COEF,
@@ -325,26 +316,26 @@ def check_finetuning_args(
         if target_entropy != "clone":
             raise ArgumentTypeError(f"target_entropy: expected a number, 'clone' or None, got {target_entropy!r}")
     elif target_entropy is not None:
-        _check("target_entropy", target_entropy, -math.inf)
-    _check("critic_steps", critic_steps, 0, whole=True)
-    _check("bc_decay", bc_decay, 1, whole=True)
-    _check("actor_delay", actor_delay, 0, whole=True)
+        check_number("target_entropy", target_entropy, -math.inf)
+    check_number("critic_steps", critic_steps, 0, whole=True)
+    check_number("bc_decay", bc_decay, 1, whole=True)
+    check_number("actor_delay", actor_delay, 0, whole=True)
     if learning_starts is not None:
-        _check("learning_starts", learning_starts, 0, whole=True)
+        check_number("learning_starts", learning_starts, 0, whole=True)
     if ent_coef is not None:
-        _check("ent_coef", ent_coef, 0)
+        check_number("ent_coef", ent_coef, 0)
     if demo_fraction is not None:
-        _check("demo_fraction", demo_fraction, 0, 1)
+        check_number("demo_fraction", demo_fraction, 0, 1)
     if bc_weight is not None and not callable(bc_weight):
-        _check("bc_weight", bc_weight, 0)
+        check_number("bc_weight", bc_weight, 0)
     if anchor is not None:
-        _check("anchor", anchor, 0)
+        check_number("anchor", anchor, 0)
     if action_noise is not None:
-        _check("action_noise", action_noise, 0)
+        check_number("action_noise", action_noise, 0)
     if actor_std is not None:
-        _check("actor_std", actor_std, 1e-6)
+        check_number("actor_std", actor_std, 1e-6)
     if actor_lr is not None:
-        _check("actor_lr", actor_lr, 1e-12)
+        check_number("actor_lr", actor_lr, 1e-12)
 
 
 def mixable(buffer: Any) -> bool:

@@ -105,9 +105,12 @@ def _check_args(
     check_count("n_epochs", n_epochs)
     check_count("batch_size", batch_size, allow_none=True)
     check_count("val_interval", val_interval, allow_none=True)
-    if not callable(learning_rate) and not _positive_number(learning_rate):
-        raise ArgumentValueError(f"learning_rate: expected a finite number > 0 or a schedule, got {learning_rate!r}")
-    if callable(learning_rate):  # SB3's schedule form: progress remaining (1 at the start) -> rate
+    if not callable(learning_rate):
+        if not _positive_number(learning_rate):
+            raise ArgumentValueError(
+                f"learning_rate: expected a finite number > 0 or a schedule, got {learning_rate!r}"
+            )
+    else:  # SB3's schedule form: progress remaining (1 at the start) -> rate
         try:
             first = learning_rate(1.0)
         except Exception as e:

@@ -15,12 +15,12 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, VecTransposeImage
 
-from sb3_expert.arguments import check_count, check_flags
+from sb3_expert.arguments import check_count, check_number
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import take
 from sb3_expert.errors import ArgumentTypeError
 from sb3_expert.record.sinks import Sink, open_sink
-from sb3_expert.record.streams import Stream
+from sb3_expert.record.streams import Stream, check_recorder_args
 from sb3_expert.record.vec import VecStep, record_vec_step, vec_env_id
 from sb3_expert.record.wrapper import buffer_rows
 
@@ -89,15 +89,8 @@ class RecordExpert(BaseCallback, contextlib.AbstractContextManager):
         check_count("max_steps", max_steps, allow_none=True)
         check_count("max_episodes", max_episodes, allow_none=True)
         check_count("start_at", start_at, 0)
-        check_flags(overwrite=overwrite, append=append, flush_every_episode=flush_every_episode)
-        if min_return is not None and (
-            isinstance(min_return, bool) or not isinstance(min_return, (int, float, np.integer, np.floating))
-        ):
-            raise ArgumentTypeError(f"min_return: expected None or a number, got {type(min_return).__name__}")
-        if isinstance(info_keys, str) or not all(isinstance(key, str) for key in info_keys):
-            raise ArgumentTypeError(
-                f"info_keys: expected a sequence of str (('is_success',), not 'is_success'), got {info_keys!r}"
-            )
+        check_recorder_args(info_keys, overwrite=overwrite, append=append, flush_every_episode=flush_every_episode)
+        check_number("min_return", min_return, allow_none=True)  # NaN would keep no episode, silently
         self.path = path
         self.start_at = start_at
         self.max_steps = max_steps
