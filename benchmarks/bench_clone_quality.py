@@ -7,7 +7,8 @@ trained on the v3 environments, evaluated on v5), it records 10 deterministic ep
 - ``SAC("MlpPolicy", env_id)``, ``TD3("MlpPolicy", env_id)``,
   ``PPO("MlpPolicy", env_id, policy_kwargs=dict(net_arch=[256, 256]))`` and ``PPO("MlpPolicy", env_id)``
   (64x64 tanh), each with only ``pretrain(model, "demos.npz", n_epochs=100)``;
-- SAC with ``normalize_obs=False`` (what the default call did before standardisation);
+- SAC with ``ensemble=0`` (plain cloning: what the default call did before the ensemble teacher)
+  and with ``normalize_obs=False`` (what it did before standardisation);
 - a reference: a plain torch loop (256x256 ReLU, tanh output, MSE, Adam 1e-3, 20,000 steps of
   batch 256) on observations standardised by the demonstrations' mean and std;
 
@@ -33,7 +34,7 @@ from common import random_return
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "rl-zoo"
 EXPERTS = {"HalfCheetah-v5": ("sac", "sac/HalfCheetah-v3_1"), "Walker2d-v5": ("tqc", "tqc/Walker2d-v3_1")}
-STUDENTS = ("SAC", "TD3", "PPO 256x256", "PPO 64x64", "SAC normalize_obs=False", "reference loop")
+STUDENTS = ("SAC", "TD3", "PPO 256x256", "PPO 64x64", "SAC ensemble=0", "SAC normalize_obs=False", "reference loop")
 N_DEMOS, N_EVAL = 10, 10
 
 
@@ -51,7 +52,7 @@ def record(env_id: str, folder: str) -> tuple[str, float, float]:
     return path, float(np.mean(returns)), random_return(make_vec_env(env_id, n_envs=1, seed=1), N_EVAL)
 
 
-def clone(env_id: str, path: str, student: str, seed: int) -> tuple[float, float]:
+def clone(env_id: str, path: str, student: str, seed: int, noise: float | None) -> tuple[float, float]:
     """The clone's mean return over N_EVAL episodes, and the training time."""
     import torch as th
 
@@ -72,7 +73,9 @@ def clone(env_id: str, path: str, student: str, seed: int) -> tuple[float, float
     name, _, variant = student.partition(" ")
     kwargs = {"policy_kwargs": {"net_arch": [256, 256]}} if variant == "256x256" else {}
     model = {"SAC": SAC, "TD3": TD3, "PPO": PPO}[name]("MlpPolicy", env_id, seed=seed, **kwargs)
-    extra = {"normalize_obs": False} if variant == "normalize_obs=False" else {}
+    extra: dict = {"normalize_obs": False} if variant == "normalize_obs=False" else {}
+    extra.update({"ensemble": 0} if variant == "ensemble=0" else {})
+    extra.update({} if noise is None else {"ensemble_noise": noise})
     # finetune=False: the clone is evaluated as cloned (the critic fit would not change its actions)
     pretrain(model, path, n_epochs=100, seed=seed, finetune=False, **extra)
     elapsed = time.perf_counter() - start
@@ -124,6 +127,9 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=list(EXPERTS), choices=list(EXPERTS))
     parser.add_argument("--students", nargs="+", default=list(STUDENTS), choices=list(STUDENTS))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--ensemble-noise", type=float, default=None, help="pretrain's ensemble_noise (default its own)"
+    )
     args = parser.parse_args()
     if not FIXTURES.is_dir():
         raise SystemExit(f"needs the rl-zoo fixtures at {FIXTURES}")
@@ -131,7 +137,7 @@ def main() -> None:
         recorded = {env_id: pool.submit(record, env_id, folder) for env_id in args.envs}
         info = {env_id: future.result() for env_id, future in recorded.items()}
         jobs = {
-            (env_id, student, seed): pool.submit(clone, env_id, info[env_id][0], student, seed)
+            (env_id, student, seed): pool.submit(clone, env_id, info[env_id][0], student, seed, args.ensemble_noise)
             for env_id in args.envs
             for student in args.students
             for seed in args.seeds

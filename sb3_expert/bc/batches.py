@@ -17,6 +17,7 @@ from stable_baselines3.common.vec_env import VecTransposeImage, unwrap_vec_wrapp
 
 from sb3_expert.bc.losses import BCLoss, Obs
 from sb3_expert.bc.normalize import vec_normalizer
+from sb3_expert.bc.teacher import Teacher
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import ObsArray, map_obs, take
@@ -216,6 +217,8 @@ class Cloner:
         self.normalizer = vec_normalizer(model, obs_chunks(data.source, np.arange(data.num_transition)))
         self.train = self.batches(data.train_indices)
         self.val = self.batches(data.val_indices) if len(data.val_indices) else None
+        self.teacher: Teacher | None = None  # set: the policy learns the teacher's actions
+        self.noise = 0.0
 
     def prepare(
         self, obs: ObsArray, actions: np.ndarray, returns: np.ndarray | None = None
@@ -256,11 +259,17 @@ class Cloner:
         vf_coef: float,
         max_grad_norm: float | None,
     ) -> float:
-        """One pass over the training set; the mean loss (one device sync per epoch)."""
+        """One pass over the training set; the mean loss (one device sync per epoch). With a
+        teacher, each batch trains twice, as recorded and perturbed, on the teacher's actions."""
         self.policy.set_training_mode(True)
         losses, sizes = [], []
         for obs, tensors in self.train:
-            loss = batch_loss(self.bc, obs, tensors)
+            if self.teacher is not None:
+                assert isinstance(obs, th.Tensor)  # teacher_skipped: vector observations only
+                both = th.cat([obs.float(), self.teacher.perturb(obs, self.noise, self.generator)])
+                loss = self.bc.loss(both, self.teacher.targets(both))
+            else:
+                loss = batch_loss(self.bc, obs, tensors)
             if self.warm:
                 assert self.bc.value is not None
                 loss = loss + vf_coef * th.nn.functional.mse_loss(self.bc.value(obs), tensors[1])
@@ -275,6 +284,18 @@ class Cloner:
             return float("nan")
         weights = th.as_tensor(sizes, dtype=th.float32, device=self.device)
         return float((th.stack(losses) * weights).sum() / weights.sum())
+
+    def teacher_epoch(self, teacher: Teacher, optimizer: th.optim.Optimizer) -> float:
+        """One pass of ``teacher`` over the training set; its members' mean loss."""
+        losses = []
+        for obs, tensors in self.train:
+            assert isinstance(obs, th.Tensor)
+            loss = teacher.loss(obs, tensors[0])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+        return float(th.stack(losses).mean()) / teacher.size if losses else float("nan")
 
     def validate(self) -> tuple[float, float | None]:
         """Validation loss, and accuracy of the greedy action for discrete actions."""

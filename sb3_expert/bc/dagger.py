@@ -93,7 +93,8 @@ class DAgger(contextlib.AbstractContextManager):
     :param n_eval_episodes: episodes per evaluation
     :param pretrain_kwargs: more arguments for :func:`pretrain` (``batch_size``, ``learning_rate``...);
         ``finetune`` is False unless given here: the rounds' rewards come from the mixed policy, not
-        from the student, so a critic fitted to them each round would be wrong and slow
+        from the student, so a critic fitted to them each round would be wrong and slow; ``ensemble``
+        is 0 unless given here: a teacher would train from scratch every round for ``n_epochs`` only
     :param seed: seed of the mixing draws, of the env's first reset and of the batch order
     :param verbose: 1 prints the logged values; default the model's ``verbose``
     :param progress_bar: a progress bar over labelled steps in :meth:`train`
@@ -311,7 +312,9 @@ class DAgger(contextlib.AbstractContextManager):
             val_interval=self.n_epochs,  # one log block per round
             seed=seed,
             logger=self.logger,
-            **{"finetune": False, **self.pretrain_kwargs},  # the rounds' rewards are not the student's
+            # the rounds' rewards are not the student's; no ensemble teacher: it would start from
+            # scratch every round, for n_epochs only, where the student is warm-started
+            **{"finetune": False, "ensemble": 0, **self.pretrain_kwargs},
         )
         self._stale = False
         if self.eval_env is not None:

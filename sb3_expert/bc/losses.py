@@ -55,6 +55,9 @@ class BCLoss:
     :param sequence: the loss takes whole episodes: ``loss(obs, targets, mask)`` with ``obs`` and
         ``targets`` flattened from ``(n_episodes, max_length, ...)`` and ``mask`` ``(n_episodes,
         max_length)`` float, 1 on real steps, 0 on padding
+    :param teacher_space: for Box actions, the units of the targets, so that an ensemble teacher
+        (:mod:`sb3_expert.bc.teacher`) can learn from them and label states for the policy:
+        ``"scaled"`` (``[-1, 1]``) or ``"env"`` (the space's own bounds); None: no teacher
     """
 
     name: str
@@ -66,6 +69,7 @@ class BCLoss:
     on_start: Callable[[Any], None] | None = None
     on_end: Callable[[Any], None] | None = None
     sequence: bool = False
+    teacher_space: str | None = None
 
 
 def _env_actions(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Tensor]:
@@ -83,6 +87,13 @@ def _env_actions(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Ten
         return th.as_tensor(actions, dtype=th.float32, device=device)
 
     return convert
+
+
+def _box_units(policy: BasePolicy) -> str | None:
+    """``teacher_space`` for a policy whose targets come from ``_env_actions`` or ``_scaled_box``."""
+    if not isinstance(policy.action_space, spaces.Box):
+        return None
+    return "scaled" if policy.squash_output else "env"
 
 
 def _scaled_box(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Tensor]:
@@ -113,6 +124,7 @@ def _actor_critic(policy: Any) -> BCLoss:
         loss,
         correct=correct if discrete else None,
         value=lambda obs: policy.predict_values(obs).flatten(),
+        teacher_space=_box_units(policy),
     )
 
 
@@ -136,14 +148,18 @@ def _squashed_actor(policy: Any) -> BCLoss:  # SAC, TQC, CrossQ
     def loss(obs: Obs, targets: th.Tensor) -> th.Tensor:
         return F.mse_loss(policy.actor(obs, deterministic=True), targets)
 
-    return BCLoss("actor regression (scaled actions)", policy.actor.parameters, _scaled_box(policy), loss)
+    return BCLoss(
+        "actor regression (scaled actions)", policy.actor.parameters, _scaled_box(policy), loss, teacher_space="scaled"
+    )
 
 
 def _deterministic_actor(policy: Any) -> BCLoss:  # TD3, DDPG
     def loss(obs: Obs, targets: th.Tensor) -> th.Tensor:
         return F.mse_loss(policy.actor(obs), targets)
 
-    return BCLoss("actor regression (scaled actions)", policy.actor.parameters, _scaled_box(policy), loss)
+    return BCLoss(
+        "actor regression (scaled actions)", policy.actor.parameters, _scaled_box(policy), loss, teacher_space="scaled"
+    )
 
 
 def _logits_loss(name: str, logits: Callable[[Obs], th.Tensor], parameters: Any, targets: Any) -> BCLoss:
@@ -195,7 +211,13 @@ def _ars(policy: Any) -> BCLoss:
         bc = _logits_loss("ARS logits", logits, policy.parameters, discrete_targets)
     else:
         targets = _scaled_box(policy) if policy.squash_output else _env_actions(policy)
-        bc = BCLoss("ARS regression", policy.parameters, targets, lambda obs, target: F.mse_loss(policy(obs), target))
+        bc = BCLoss(
+            "ARS regression",
+            policy.parameters,
+            targets,
+            lambda obs, target: F.mse_loss(policy(obs), target),
+            teacher_space=_box_units(policy),
+        )
     bc.on_start, bc.on_end = _ars_start, _ars_end
     return bc
 

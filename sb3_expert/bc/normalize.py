@@ -60,7 +60,7 @@ def normalized_keys(space: spaces.Space) -> list[str | None]:
     return list(_vector_leaves(space))
 
 
-class _Standardize(nn.Module):
+class Standardize(nn.Module):
     """``(x - mean) / sqrt(var + epsilon)``, clipped; ``mean`` and ``var`` are saved buffers."""
 
     mean: th.Tensor
@@ -115,7 +115,7 @@ class NormalizedExtractor(BaseFeaturesExtractor):
         leaves = _vector_leaves(observation_space)
         self.keys = list(leaves)
         self.standardize = nn.ModuleDict(
-            {_slot(key): _Standardize(leaf.shape, clip_obs, epsilon) for key, leaf in leaves.items()}
+            {_slot(key): Standardize(leaf.shape, clip_obs, epsilon) for key, leaf in leaves.items()}
         )
 
     def set_statistics(self, statistics: dict[str | None, RunningMeanStd]) -> None:

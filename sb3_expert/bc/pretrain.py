@@ -27,7 +27,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import LinearSchedule, configure_logger, get_schedule_fn, update_learning_rate
 from typing_extensions import Self
 
-from sb3_expert.arguments import check_count, check_flags, check_integers, check_logger
+from sb3_expert.arguments import check_count, check_flags, check_integers, check_logger, check_number
 from sb3_expert.bc.batches import (
     Cloner,
     as_dataset,
@@ -44,6 +44,7 @@ from sb3_expert.bc.finetune import (
 from sb3_expert.bc.losses import loss_for
 from sb3_expert.bc.normalize import fit_obs_statistics, normalized_keys, standardize_observations, vec_normalizer
 from sb3_expert.bc.replay import DEMO_FRACTION
+from sb3_expert.bc.teacher import ENSEMBLE_NOISE, ENSEMBLE_SIZE, Teacher, teacher_skipped
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.source import obs_chunks
@@ -145,6 +146,8 @@ def pretrain(
     vf_coef: float = 0.5,
     max_grad_norm: float | None = None,
     normalize_obs: bool = True,
+    ensemble: int | None = None,
+    ensemble_noise: float = ENSEMBLE_NOISE,
     finetune: bool | None = None,
     finetune_kwargs: Mapping[str, Any] | None = None,
     progress_bar: bool = False,
@@ -188,6 +191,16 @@ def pretrain(
         ``model.policy_kwargs`` says so, so ``save``/``load`` rebuild it), whose statistics stay
         fixed during ``learn()``. A policy standardised by an earlier call keeps its statistics.
         Without it, clones on MuJoCo tasks are useless (0.01-0.13 of the expert, measured).
+    :param ensemble: for Box actions on vector observations, first train a teacher: this many MLPs
+        (256x256 ReLU, tanh output) on the same batches, epochs and learning rate; then the policy
+        learns the teacher's mean action, on every batch as recorded and with noise added (see
+        :mod:`sb3_expert.bc.teacher`). The teacher is then dropped; the model keeps its own
+        networks. None (default): 5 where it applies, else plain cloning; 0: plain cloning; a
+        number: that many (an error where it does not apply). It costs about 3x the time of plain
+        cloning, and lifts SAC clones of the rl-zoo MuJoCo experts from 0.79 / 0.78 of the expert
+        to 0.97 / 0.89 (HalfCheetah / Walker2d, 10 episodes, 100 epochs, 3 seeds)
+    :param ensemble_noise: the noise on the states the policy learns the teacher's actions on, in
+        units of each observation's standard deviation in the demonstrations
     :param finetune: leave an off-policy actor-critic model (SAC, TD3, DDPG, TQC, CrossQ) ready for
         ``learn()`` (see :func:`~sb3_expert.bc.finetune.prepare_finetuning`): critic fitted to the
         clone, entropy coefficient and exploration started low, no random warm-up, demonstrations
@@ -232,6 +245,8 @@ def pretrain(
         logger=logger,
         flags={"value_warm_start": value_warm_start, "normalize_obs": normalize_obs, "progress_bar": progress_bar},
     )
+    check_count("ensemble", ensemble, low=0, allow_none=True)
+    check_number("ensemble_noise", ensemble_noise, 0.0)
     data = as_dataset(dataset, validate=val_interval is not None, seed=seed)
     transpose = check_dataset_spaces(model, data)
     finetune = _finetune_wanted(model, finetune, finetune_kwargs, data.demonstrations)
@@ -243,6 +258,7 @@ def pretrain(
             f"got {type(model.policy).__name__}"
         )
     check_sequence_data(bc, data)
+    teachers = _teachers(ensemble, teacher_skipped(bc, data.observation_space, model.action_space, transpose))
     # everything is checked: from here on the model changes
     if bc.on_start is not None:
         bc.on_start(model)
@@ -255,18 +271,22 @@ def pretrain(
         schedule: Schedule = LinearSchedule(initial, 0.0, 1.0)
     else:
         schedule = get_schedule_fn(learning_rate)
+    if teachers:
+        teacher = Teacher(cloner.train, bc, data.observation_space, model.action_space, teachers, cloner.device, seed)
+        optimizer = th.optim.Adam(teacher.parameters(), lr=schedule(1.0), eps=adam_epsilon)
+        for epoch in _progress(n_epochs, progress_bar, "pretrain: teacher"):
+            update_learning_rate(optimizer, schedule(1.0 - epoch / n_epochs))
+            teacher_loss = cloner.teacher_epoch(teacher, optimizer)
+        cloner.teacher, cloner.noise = teacher, float(ensemble_noise)
+        logger.record("pretrain/ensemble", f"{teachers} teachers, noise {ensemble_noise}")
+        logger.record("pretrain/teacher_loss", teacher_loss)
     optimizer = th.optim.Adam(parameters, lr=schedule(1.0), eps=adam_epsilon)
     interval = val_interval or max(1, n_epochs // 10)
-    epochs: Any = range(n_epochs)
-    if progress_bar:
-        from tqdm.rich import tqdm
-
-        epochs = tqdm(epochs, desc="pretrain", unit="epoch")
     frozen = [p for p in parameters if not p.requires_grad]  # ARS trains without gradients
     for p in frozen:
         p.requires_grad_(True)
     try:
-        for epoch in epochs:
+        for epoch in _progress(n_epochs, progress_bar, "pretrain"):
             update_learning_rate(optimizer, schedule(1.0 - epoch / n_epochs))
             train_loss = cloner.epoch(optimizer, parameters, vf_coef, max_grad_norm)
             if (epoch + 1) % interval == 0 or epoch + 1 == n_epochs:
@@ -290,6 +310,24 @@ def pretrain(
         prepare_finetuning(model, data.demonstrations, logger=logger, **(finetune_kwargs or {}))
         logger.dump(model.num_timesteps)
     return model
+
+
+def _teachers(ensemble: int | None, skipped: str) -> int:
+    """The teacher's size: ``ensemble`` (None: ENSEMBLE_SIZE where a teacher applies, else 0)."""
+    if ensemble is None:
+        return 0 if skipped else ENSEMBLE_SIZE
+    if ensemble and skipped:
+        raise ArgumentTypeError(f"ensemble: no teacher can train here: {skipped}; pass ensemble=0 or None")
+    return int(ensemble)
+
+
+def _progress(n_epochs: int, progress_bar: bool, desc: str) -> Any:
+    """``range(n_epochs)``, under a progress bar (tqdm/rich, as SB3's ``learn``) when asked."""
+    if not progress_bar:
+        return range(n_epochs)
+    from tqdm.rich import tqdm
+
+    return tqdm(range(n_epochs), desc=desc, unit="epoch")
 
 
 def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Demonstrations | None) -> bool:

@@ -211,6 +211,12 @@ def same(a, b):
         ({"finetune": "yes"}, "finetune"),
         ({"value_warm_start": True, "model": "dqn"}, "value_warm_start"),
         ({"vec_normalize": True, "lr_decay": "step"}, "lr_decay"),
+        ({"ensemble": 5}, "ensemble: no teacher can train here: actor-critic likelihood has no continuous"),
+        ({"ensemble": -1}, "ensemble: expected None or an integer >= 0, got -1"),
+        ({"ensemble": True}, "ensemble: expected None or an integer >= 0, got True"),
+        ({"ensemble_noise": -0.1}, r"ensemble_noise: expected a finite number in \[0.0, inf\], got -0.1"),
+        ({"ensemble_noise": float("nan")}, "ensemble_noise: expected a finite number"),
+        ({"ensemble_noise": "0.1"}, "ensemble_noise: expected a number, got str"),
     ],
 )
 def test_a_refused_call_changes_nothing(cartpole_demos, kwargs, error):
