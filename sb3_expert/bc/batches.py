@@ -130,6 +130,15 @@ class Batches:
             batch_obs = take(obs, idx)
             yield batch_obs, tuple(t[idx] for t in self.tensors)
 
+    def stacked(self, k: int) -> Iterator[tuple[Obs, tuple[th.Tensor, ...]]]:
+        """One pass in ``k`` independent orders at once: rows ``(k, batch, ...)`` per batch (an
+        ensemble's members, each on its own order)."""
+        device = self.tensors[0].device
+        order = th.stack([th.randperm(self.n, device=device, generator=self.generator) for _ in range(k)])
+        for start in range(0, self.n, self.batch_size):
+            idx = order[:, start : start + self.batch_size]
+            yield take(self.obs, idx), tuple(t[idx] for t in self.tensors)
+
 
 class LazyBatches:
     """Rows read from a :class:`StepSource` (an ``.h5`` file read lazily) in windows of sorted
@@ -286,9 +295,11 @@ class Cloner:
         return float((th.stack(losses) * weights).sum() / weights.sum())
 
     def teacher_epoch(self, teacher: Teacher, optimizer: th.optim.Optimizer) -> float:
-        """One pass of ``teacher`` over the training set; its members' mean loss."""
+        """One pass of ``teacher`` over the training set, each member in its own order when the data
+        is in memory (the same batches for all from a lazily read file); its members' mean loss."""
         losses = []
-        for obs, tensors in self.train:
+        batches = self.train.stacked(teacher.size) if isinstance(self.train, Batches) else self.train
+        for obs, tensors in batches:
             assert isinstance(obs, th.Tensor)
             loss = teacher.loss(obs, tensors[0])
             optimizer.zero_grad(set_to_none=True)

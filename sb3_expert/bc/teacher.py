@@ -9,9 +9,10 @@ observation's spread in the demonstrations) carries it over into the model's own
 
 So, for a policy with Box actions on vector observations, :func:`~sb3_expert.pretrain` first trains
 a :class:`Teacher`: ``size`` MLPs (SB3's ``create_mlp``: 256x256 ReLU, tanh output, as SAC's actor)
-trained together (``torch.func``: one batched call for all of them) on the same batches, epochs
-and learning rate as the policy, with the squared error on the actions scaled to ``[-1, 1]``, on
-observations standardised by the demonstrations' mean and std. Then the policy trains with its
+trained together (``torch.func``: one batched call for all of them; each on its own order of the
+rows, in memory) with the policy's batch size, epochs and learning rate, on the squared error of
+the actions scaled to ``[-1, 1]``, on observations standardised by the demonstrations' mean and
+std. Then the policy trains with its
 own loss on every batch twice: as recorded and with the noise added, the targets being the
 teacher's mean action on both. The teacher is dropped afterwards: the model is as it was, only
 better trained.
@@ -117,17 +118,21 @@ class Teacher:
         def member(params: dict[str, th.Tensor], buffers: dict[str, th.Tensor], x: th.Tensor) -> th.Tensor:
             return functional_call(base, (params, buffers), (x,))
 
-        self.members = vmap(member, in_dims=(0, 0, None))
+        self.members = vmap(member, in_dims=(0, 0, None))  # the same rows for every member
+        self.members_each = vmap(member)  # rows (size, B, ...): each member its own
 
     def parameters(self) -> list[th.Tensor]:
         return list(self.params.values())
 
     def actions(self, obs: th.Tensor) -> th.Tensor:
-        """``(size, B, action_dim)``: every member's action in ``[-1, 1]``."""
-        return self.members(self.params, self.buffers, self.standardize(obs.float()))
+        """``(size, B, action_dim)``: every member's action in ``[-1, 1]`` on ``obs`` ``(B, obs_dim)``,
+        or each member's on its own rows, ``obs`` ``(size, B, obs_dim)``."""
+        members = self.members_each if obs.ndim == 3 else self.members
+        return members(self.params, self.buffers, self.standardize(obs.float()))
 
     def loss(self, obs: th.Tensor, targets: th.Tensor) -> th.Tensor:
-        """The members' squared errors on the expert's ``targets`` (the policy's), summed over members."""
+        """The members' squared errors on the expert's ``targets`` (the policy's; ``(size, B, ...)`` with
+        ``obs`` ``(size, B, ...)``), summed over members."""
         scaled = self.scaled(targets)
         return ((self.actions(obs) - scaled) ** 2).mean(dim=(1, 2)).sum()
 
