@@ -58,9 +58,10 @@ def test_record_pretrain_evaluate_end_to_end(tmp_path):
     assert load_demonstrations(demos).n_episodes == 3 and "recorded 3 episodes" in rec.stdout
     model = tmp_path / "bc.zip"
     pre = run("pretrain", "--algo", "td3", "--env", "Pendulum-v1", "--dataset", str(demos), "--epochs", "2",
-              "--out", str(model), "--policy-kwargs", '{"net_arch": [8]}', "--no-progress")  # fmt: skip
+              "--out", str(model), "--policy-kwargs", '{"net_arch": [8]}', "--no-progress",
+              "--ensemble", "2")  # fmt: skip
     assert pre.returncode == 0, pre.stderr
-    assert model.exists() and "train_loss" in pre.stdout
+    assert model.exists() and "train_loss" in pre.stdout and "2 teachers" in pre.stdout
     ev = run("evaluate", "--algo", "td3", "--model", str(model), "--env", "Pendulum-v1", "--episodes", "2")
     assert ev.returncode == 0, ev.stderr
     assert "mean return" in ev.stdout and "over 2 episodes" in ev.stdout
@@ -130,6 +131,13 @@ def test_counts_must_be_positive(tmp_path, args):
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 2 and "expected an integer >= 1" in result.stderr
     assert "Traceback" not in result.stderr and "nan" not in result.stdout
+    assert not list(tmp_path.iterdir())
+
+
+def test_ensemble_size_may_be_zero_not_negative(tmp_path):
+    args = ["pretrain", "--algo", "sac", "--env", "Pendulum-v1", "--dataset", "d.h5", "--out", "m.zip"]
+    result = run(*args, "--ensemble", "-1", cwd=tmp_path)
+    assert result.returncode == 2 and "--ensemble: expected an integer >= 0, got -1" in result.stderr
     assert not list(tmp_path.iterdir())
 
 

@@ -37,15 +37,25 @@ EXAMPLES = """examples:
 TRUST_HELP = "let the model's files run code while loading (objects off the allow-list); only for files you trust"
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (argparse names the flag in its error)."""
+def _int_at_least(text: str, low: int) -> int:
+    """An integer >= ``low`` from ``text`` (argparse names the flag in its error)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _int_at_least(text, 1)
+
+
+def _count(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _int_at_least(text, 0)
 
 
 def _beta(text: str) -> str | float:
@@ -118,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
     pre.add_argument("--dataset", required=True, help="a .npz or .h5 file")
     pre.add_argument("--epochs", type=_positive_int, default=20)
     pre.add_argument("--batch-size", type=_positive_int, default=64)
+    pre.add_argument(
+        "--ensemble",
+        type=_count,
+        default=None,
+        help="members of the ensemble teacher (default: 5 for Box actions on vector observations; 0: plain cloning)",
+    )
     pre.add_argument("--out", required=True, help="the model .zip to write")
     pre.set_defaults(func=commands.pretrain_command)
     dagger_help = "DAgger: train a new model on states it visits, labelled by an expert"

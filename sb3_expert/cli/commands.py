@@ -106,6 +106,7 @@ def pretrain_command(args: argparse.Namespace) -> None:
         n_epochs=args.epochs,
         seed=args.seed,
         val_interval=max(1, args.epochs // 10),
+        ensemble=args.ensemble,
         progress_bar=not args.no_progress,
         verbose=1,
         finetune=False,  # what it prepares (demonstration buffer, actor hook) does not survive save()

@@ -68,11 +68,16 @@ def test_cartpole_clone_reaches_475(source, algo):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.parametrize("algo, n_epochs", [(SAC, 30), (TD3, 30), (DDPG, 30), (PPO, 100)])
-def test_pendulum_clone_reaches_minus_250(source, algo, n_epochs):
+@pytest.mark.parametrize(
+    "algo, n_epochs, ensemble",
+    [(SAC, 10, None), (TD3, 10, None), (DDPG, 10, None), (PPO, 30, None), (SAC, 30, 0), (PPO, 100, 0)],
+    ids=["SAC", "TD3", "DDPG", "PPO", "SAC-plain", "PPO-plain"],
+)
+def test_pendulum_clone_reaches_minus_250(source, algo, n_epochs, ensemble):
+    """The default call (an ensemble teacher) and plain cloning (``ensemble=0``)."""
     demos = demos_from(source, "Pendulum-v1", 50)
     model = algo("MlpPolicy", "Pendulum-v1", seed=0)
-    pretrain(model, demos, n_epochs=n_epochs, finetune=False)
+    pretrain(model, demos, n_epochs=n_epochs, finetune=False, ensemble=ensemble)
     assert mean_return(model, "Pendulum-v1", 20) >= -250
 
 
