@@ -17,7 +17,7 @@ the normalised score ``(clone - random) / (expert - random)``, per seed and as t
 Jobs run in parallel worker processes (``--workers``, default the CPU count), one torch thread each.
 
 Run: ``python benchmarks/bench_clone_quality.py [--seeds 0 1 2] [--envs HalfCheetah-v5 Walker2d-v5]``
-(about 25 minutes on 2 cores for the full table).
+(about an hour on 2 cores for the full table: the default call trains an ensemble teacher).
 """
 
 from __future__ import annotations

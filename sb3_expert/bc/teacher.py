@@ -17,7 +17,8 @@ own loss on every batch twice: as recorded and with the noise added, the targets
 teacher's mean action on both. The teacher is dropped afterwards: the model is as it was, only
 better trained.
 
-Measured (rl-zoo experts, 10 deterministic episodes, SAC clones, ``n_epochs=100``, 3 seeds x 10
+Measured before this module was written, with 5 clones trained separately by ``pretrain`` as the
+teacher (rl-zoo experts, 10 deterministic episodes, SAC clones, ``n_epochs=100``, 3 seeds x 10
 evaluation episodes; normalised: random 0, expert 1; HalfCheetah-v5 / Walker2d-v5):
 
 - single clones 0.79 / 0.78; the mean action of 5 clones 0.92 / 0.81;
@@ -26,6 +27,9 @@ evaluation episodes; normalised: random 0, expert 1; HalfCheetah-v5 / Walker2d-v
   0.92 / 0.76; a single clone as the teacher, noise 0.1: 0.88 / 0.82;
 - PPO 256x256 (its default tanh network) trained from the same teacher: 0.60 / 0.77, against
   0.06 / 0.42 cloned directly.
+
+Members trained on the same batches (one order for all) were less diverse: HalfCheetah SAC 0.83,
+against 0.92 with each member on its own order (``benchmarks/bench_clone_quality.py``, seeds 0-2).
 """
 
 from __future__ import annotations
