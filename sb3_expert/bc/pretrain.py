@@ -192,13 +192,15 @@ def pretrain(
         fixed during ``learn()``. A policy standardised by an earlier call keeps its statistics.
         Without it, clones on MuJoCo tasks are useless (0.01-0.13 of the expert, measured).
     :param ensemble: for Box actions on vector observations, first train a teacher: this many MLPs
-        (256x256 ReLU, tanh output) on the same batches, epochs and learning rate; then the policy
+        (256x256 ReLU, tanh output), each on its own order of the rows, with the same batch size,
+        epochs and learning rate; then the policy
         learns the teacher's mean action, on every batch as recorded and with noise added (see
         :mod:`sb3_expert.bc.teacher`). The teacher is then dropped; the model keeps its own
         networks. None (default): 5 where it applies, else plain cloning; 0: plain cloning; a
-        number: that many (an error where it does not apply). It costs about 3x the time of plain
-        cloning, and lifts SAC clones of the rl-zoo MuJoCo experts from 0.79 / 0.78 of the expert
-        to 0.97 / 0.89 (HalfCheetah / Walker2d, 10 episodes, 100 epochs, 3 seeds)
+        number: that many (an error where it does not apply). It costs about 4x the time of plain
+        cloning, and lifts clones of the rl-zoo MuJoCo experts (HalfCheetah / Walker2d, 10
+        episodes, 100 epochs, seeds 0-2) from 0.79 / 0.78 of the expert to 0.92 / 0.83 for SAC and
+        from 0.78 / 0.69 to 0.90 / 0.97 for TD3 (``benchmarks/bench_clone_quality.py``)
     :param ensemble_noise: the noise on the states the policy learns the teacher's actions on, in
         units of each observation's standard deviation in the demonstrations
     :param finetune: leave an off-policy actor-critic model (SAC, TD3, DDPG, TQC, CrossQ) ready for
