@@ -275,7 +275,8 @@ class Cloner:
         for obs, tensors in self.train:
             if self.teacher is not None:
                 assert isinstance(obs, th.Tensor)  # teacher_skipped: vector observations only
-                both = th.cat([obs.float(), self.teacher.perturb(obs, self.noise, self.generator)])
+                clean = obs.float()
+                both = th.cat([clean, self.teacher.perturb(clean, self.noise, self.generator)])
                 loss = self.bc.loss(both, self.teacher.targets(both))
             else:
                 loss = batch_loss(self.bc, obs, tensors)

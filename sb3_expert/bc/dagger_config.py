@@ -158,3 +158,8 @@ def check_pretrain_kwargs(pretrain_kwargs: Any) -> None:
     unknown = set(pretrain_kwargs or {}) - set(inspect.signature(pretrain).parameters)
     if unknown:
         raise ArgumentValueError(f"pretrain_kwargs: {sorted(unknown)} are not arguments of pretrain")
+    if "ensemble_noise" in (pretrain_kwargs or {}) and not (pretrain_kwargs or {}).get("ensemble"):
+        raise ArgumentValueError(
+            "pretrain_kwargs: ensemble_noise without ensemble; DAgger's rounds train no teacher unless "
+            "ensemble is given (e.g. ensemble=5)"
+        )

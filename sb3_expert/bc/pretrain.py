@@ -99,6 +99,8 @@ def _check_args(
     verbose: Any,
     logger: Any,
     flags: dict[str, Any],
+    ensemble: Any,
+    ensemble_noise: Any,
 ) -> None:
     """Every argument, before anything touches the model."""
     if not isinstance(model, BaseAlgorithm):
@@ -129,6 +131,9 @@ def _check_args(
     check_integers(seed=seed, verbose=verbose)
     check_flags(**flags)
     check_logger(logger)
+    check_count("ensemble", ensemble, low=0, allow_none=True)
+    if ensemble_noise is not None:
+        check_number("ensemble_noise", ensemble_noise, 0.0)
 
 
 def pretrain(
@@ -147,7 +152,7 @@ def pretrain(
     max_grad_norm: float | None = None,
     normalize_obs: bool = True,
     ensemble: int | None = None,
-    ensemble_noise: float = ENSEMBLE_NOISE,
+    ensemble_noise: float | None = None,
     finetune: bool | None = None,
     finetune_kwargs: Mapping[str, Any] | None = None,
     progress_bar: bool = False,
@@ -202,7 +207,9 @@ def pretrain(
         episodes, 100 epochs, seeds 0-2) from 0.79 / 0.78 of the expert to 0.92 / 0.83 for SAC and
         from 0.78 / 0.69 to 0.90 / 0.97 for TD3 (``benchmarks/bench_clone_quality.py``)
     :param ensemble_noise: the noise on the states the policy learns the teacher's actions on, in
-        units of each observation's standard deviation in the demonstrations
+        units of each observation's standard deviation in the demonstrations; None: 0.1. Refused
+        with ``ensemble=0``; with the default ``ensemble``, a warning says why it was not used
+        when no teacher applies
     :param finetune: leave an off-policy actor-critic model (SAC, TD3, DDPG, TQC, CrossQ) ready for
         ``learn()`` (see :func:`~sb3_expert.bc.finetune.prepare_finetuning`): critic fitted to the
         clone, entropy coefficient and exploration started low, no random warm-up, demonstrations
@@ -246,9 +253,9 @@ def pretrain(
         verbose=verbose,
         logger=logger,
         flags={"value_warm_start": value_warm_start, "normalize_obs": normalize_obs, "progress_bar": progress_bar},
+        ensemble=ensemble,
+        ensemble_noise=ensemble_noise,
     )
-    check_count("ensemble", ensemble, low=0, allow_none=True)
-    check_number("ensemble_noise", ensemble_noise, 0.0)
     data = as_dataset(dataset, validate=val_interval is not None, seed=seed)
     transpose = check_dataset_spaces(model, data)
     finetune = _finetune_wanted(model, finetune, finetune_kwargs, data.demonstrations)
@@ -260,7 +267,9 @@ def pretrain(
             f"got {type(model.policy).__name__}"
         )
     check_sequence_data(bc, data)
-    teachers = _teachers(ensemble, teacher_skipped(bc, data.observation_space, model.action_space, transpose))
+    skipped = teacher_skipped(bc, data.observation_space, model.action_space, transpose)
+    teachers = _teachers(ensemble, ensemble_noise, skipped)
+    noise = ENSEMBLE_NOISE if ensemble_noise is None else float(ensemble_noise)
     # everything is checked: from here on the model changes
     if bc.on_start is not None:
         bc.on_start(model)
@@ -279,8 +288,8 @@ def pretrain(
         for epoch in _progress(n_epochs, progress_bar, "pretrain: teacher"):
             update_learning_rate(optimizer, schedule(1.0 - epoch / n_epochs))
             teacher_loss = cloner.teacher_epoch(teacher, optimizer)
-        cloner.teacher, cloner.noise = teacher, float(ensemble_noise)
-        logger.record("pretrain/ensemble", f"{teachers} teachers, noise {ensemble_noise}")
+        cloner.teacher, cloner.noise = teacher, noise
+        logger.record("pretrain/ensemble", f"{teachers} teachers, noise {noise}")
         logger.record("pretrain/teacher_loss", teacher_loss)
     optimizer = th.optim.Adam(parameters, lr=schedule(1.0), eps=adam_epsilon)
     interval = val_interval or max(1, n_epochs // 10)
@@ -314,9 +323,14 @@ def pretrain(
     return model
 
 
-def _teachers(ensemble: int | None, skipped: str) -> int:
-    """The teacher's size: ``ensemble`` (None: ENSEMBLE_SIZE where a teacher applies, else 0)."""
+def _teachers(ensemble: int | None, noise: float | None, skipped: str) -> int:
+    """The teacher's size: ``ensemble`` (None: ENSEMBLE_SIZE where a teacher applies, else 0), after
+    checking that a given ``noise`` will be used."""
+    if ensemble == 0 and noise is not None:
+        raise ArgumentTypeError(f"ensemble_noise: given ({noise}) with ensemble=0 (no teacher); drop one of the two")
     if ensemble is None:
+        if skipped and noise is not None:
+            warnings.warn(f"ensemble_noise ignored: no teacher trains here: {skipped}", stacklevel=3)
         return 0 if skipped else ENSEMBLE_SIZE
     if ensemble and skipped:
         raise ArgumentTypeError(f"ensemble: no teacher can train here: {skipped}; pass ensemble=0 or None")

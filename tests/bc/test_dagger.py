@@ -197,6 +197,7 @@ def test_bad_input(tmp_path):
         ({"pretrain_kwargs": {"n_epochs": 3}}, "pretrain_kwargs"),
         ({"pretrain_kwargs": {"val_interval": 1}}, "pretrain_kwargs"),
         ({"pretrain_kwargs": {"n_epoch": 3}}, r"pretrain_kwargs: \['n_epoch'\] are not arguments of pretrain"),
+        ({"pretrain_kwargs": {"ensemble_noise": 0.2}}, "pretrain_kwargs: ensemble_noise without ensemble"),
     ]:
         with pytest.raises(ValueError, match=match):
             DAgger(model, expert, **kwargs)

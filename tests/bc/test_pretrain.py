@@ -222,6 +222,7 @@ def same(a, b):
         ({"ensemble_noise": -0.1}, r"ensemble_noise: expected a finite number in \[0.0, inf\], got -0.1"),
         ({"ensemble_noise": float("nan")}, "ensemble_noise: expected a finite number"),
         ({"ensemble_noise": "0.1"}, "ensemble_noise: expected a number, got str"),
+        ({"ensemble": 0, "ensemble_noise": 0.3}, r"ensemble_noise: given \(0.3\) with ensemble=0 \(no teacher\)"),
     ],
 )
 def test_a_refused_call_changes_nothing(cartpole_demos, kwargs, error):

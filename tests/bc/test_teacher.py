@@ -57,6 +57,20 @@ def test_repeatable_with_a_seed(pendulum_demos):
     assert th.equal(*weights)
 
 
+def test_seeded_members_repeat_unseeded_ones_differ():
+    obs = th.zeros(4, 3)
+    batches = [(obs, (th.zeros(4, 1),))]
+    policy = SAC("MlpPolicy", "Pendulum-v1").policy
+    bc = loss_for(policy)
+
+    def teacher(seed):
+        made = Teacher(batches, bc, policy.observation_space, policy.action_space, 2, th.device("cpu"), seed)
+        return th.cat([p.flatten() for p in made.parameters()])
+
+    assert th.equal(teacher(1), teacher(1))
+    assert not th.equal(teacher(None), teacher(None))  # drawn from the global RNG, which moves on
+
+
 def test_skipped_where_it_cannot_apply_and_refused_when_insisted(tmp_path):
     cartpole = expert_demos("CartPole-v1", 2)
     model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs={"net_arch": [8]}, seed=0)
@@ -65,6 +79,8 @@ def test_skipped_where_it_cannot_apply_and_refused_when_insisted(tmp_path):
     assert "pretrain/ensemble" not in rows(log)[0]
     with pytest.raises(ArgumentTypeError, match="ensemble: no teacher can train here: .* no continuous"):
         pretrain(model, cartpole, n_epochs=1, ensemble=3)
+    with pytest.warns(UserWarning, match="ensemble_noise ignored: no teacher trains here: .* no continuous"):
+        pretrain(model, cartpole, n_epochs=1, ensemble_noise=0.2)
     bc = loss_for(SAC("MlpPolicy", "Pendulum-v1").policy)
     box = spaces.Box(-1, 1, (2,))
     assert "no vector" in teacher_skipped(bc, spaces.Box(0, 255, (8, 8, 3), np.uint8), box, False)
