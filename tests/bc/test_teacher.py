@@ -11,7 +11,7 @@ from stable_baselines3.common.logger import Logger, make_output_format
 
 from sb3_expert import ArgumentTypeError, pretrain
 from sb3_expert.bc.losses import loss_for
-from sb3_expert.bc.teacher import Teacher, teacher_skipped
+from sb3_expert.bc.teacher import Teacher, default_noise, teacher_skipped
 from tests.helpers import expert_demos
 
 
@@ -46,6 +46,13 @@ def test_default_call_trains_a_teacher_and_keeps_the_models_networks(pendulum_de
     assert model.policy.state_dict().keys() == plain.policy.state_dict().keys()
     assert repr(model.policy) == repr(plain.policy) and model.policy_kwargs == plain.policy_kwargs
     assert not th.equal(model.actor.mu.weight, plain.actor.mu.weight)
+
+
+def test_a_gaussian_policy_learns_the_teacher_with_more_noise(pendulum_demos, tmp_path):
+    model = PPO("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [16]}, seed=0)
+    log = logged(model, tmp_path)
+    pretrain(model, pendulum_demos, n_epochs=1, seed=0, ensemble=2)
+    assert rows(log)[0]["pretrain/ensemble"] == "2 teachers, noise 0.2"
 
 
 def test_repeatable_with_a_seed(pendulum_demos):
@@ -95,6 +102,7 @@ def test_targets_in_the_policys_units(squash):
     policy = PPO("MlpPolicy", "Pendulum-v1", use_sde=squash, policy_kwargs={"squash_output": squash} if squash else {})
     bc = loss_for(policy.policy)
     assert bc.teacher_space == ("scaled" if squash else "env")
+    assert default_noise(bc) == (0.1 if squash else 0.2)  # a Gaussian's unbounded mean learns wider
     obs = th.as_tensor(np.random.default_rng(0).normal(size=(256, 3)), dtype=th.float32)
     action = 1.5  # in env units
     expert = np.full((256, 1), action, np.float32)
