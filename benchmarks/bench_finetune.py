@@ -23,7 +23,8 @@ the seeds, the lowest ratio to the clone along it, the final ratio to the clone 
 standard error of their mean) and to scratch, and writes the curves to ``finetune.png`` (with matplotlib).
 
 Run: ``python benchmarks/bench_finetune.py [--tasks HalfCheetah-v5/SAC ...] [--seeds 0 1 2]``
-(the full table: about 4 hours on 2 cores; the four MuJoCo tasks, ``finetune`` only, 3 seeds: 55 minutes).
+(the full table: about 4 hours on 2 cores; the four MuJoCo tasks, ``finetune`` only, 3 seeds: 55 minutes
+with plain clones; three of them took 75 minutes with the ensemble teacher's clones, sharing the cores).
 """
 
 from __future__ import annotations
