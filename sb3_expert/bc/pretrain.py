@@ -209,9 +209,9 @@ def pretrain(
     :param ensemble_noise: the noise on the states the policy learns the teacher's actions on, in
         units of each observation's standard deviation in the demonstrations; None: 0.1 for
         actions that come through a tanh (SAC, TD3, DDPG, TQC, CrossQ), 0.2 for a Gaussian's
-        unbounded mean (PPO, A2C, TRPO: it lifts PPO 256x256 on HalfCheetah from 0.41 to 0.82). Refused
-        with ``ensemble=0``; with the default ``ensemble``, a warning says why it was not used
-        when no teacher applies
+        unbounded mean (PPO, A2C, TRPO, ARS unsquashed: it lifts PPO 256x256 on HalfCheetah from
+        0.41 to 0.82). Refused with ``ensemble=0``; with the default ``ensemble``, a warning says
+        why it was not used when no teacher applies
     :param finetune: leave an off-policy actor-critic model (SAC, TD3, DDPG, TQC, CrossQ) ready for
         ``learn()`` (see :func:`~sb3_expert.bc.finetune.prepare_finetuning`): critic fitted to the
         clone, entropy coefficient and exploration started low, no random warm-up, demonstrations
