@@ -152,13 +152,14 @@ def check_pretrain_kwargs(pretrain_kwargs: Any) -> None:
 
     if not isinstance(pretrain_kwargs, (Mapping, type(None))):
         raise ArgumentTypeError(f"pretrain_kwargs: expected a dict, got {type(pretrain_kwargs).__name__}")
-    reserved = {"model", "dataset", "n_epochs", "seed", "logger", "val_interval"} & set(pretrain_kwargs or {})
+    kwargs = pretrain_kwargs or {}
+    reserved = {"model", "dataset", "n_epochs", "seed", "logger", "val_interval"} & set(kwargs)
     if reserved:
         raise ArgumentValueError(f"pretrain_kwargs: {sorted(reserved)} are set by DAgger itself")
-    unknown = set(pretrain_kwargs or {}) - set(inspect.signature(pretrain).parameters)
+    unknown = set(kwargs) - set(inspect.signature(pretrain).parameters)
     if unknown:
         raise ArgumentValueError(f"pretrain_kwargs: {sorted(unknown)} are not arguments of pretrain")
-    if "ensemble_noise" in (pretrain_kwargs or {}) and not (pretrain_kwargs or {}).get("ensemble"):
+    if "ensemble_noise" in kwargs and not kwargs.get("ensemble"):
         raise ArgumentValueError(
             "pretrain_kwargs: ensemble_noise without ensemble; DAgger's rounds train no teacher unless "
             "ensemble is given (e.g. ensemble=5)"

@@ -72,6 +72,12 @@ class Standardize(nn.Module):
         self.register_buffer("var", th.ones(shape))
         self.clip_obs, self.epsilon = clip_obs, epsilon
 
+    def set_statistics(self, statistics: RunningMeanStd) -> None:
+        """Copy a fitted mean and variance into the buffers."""
+        for name in ("mean", "var"):
+            buffer = getattr(self, name)
+            buffer.copy_(th.as_tensor(getattr(statistics, name), dtype=buffer.dtype))
+
     def forward(self, x: th.Tensor) -> th.Tensor:
         return th.clamp((x - self.mean) / th.sqrt(self.var + self.epsilon), -self.clip_obs, self.clip_obs)
 
@@ -122,9 +128,8 @@ class NormalizedExtractor(BaseFeaturesExtractor):
         """Copy fitted mean and variance (one :class:`RunningMeanStd` per leaf) into the buffers."""
         for key in self.keys:
             layer = self.standardize[_slot(key)]
-            for name in ("mean", "var"):
-                buffer = getattr(layer, name)
-                buffer.copy_(th.as_tensor(getattr(statistics[key], name), dtype=buffer.dtype))
+            assert isinstance(layer, Standardize)
+            layer.set_statistics(statistics[key])
 
     def normalize(self, obs: th.Tensor | dict[str, th.Tensor]) -> th.Tensor | dict[str, th.Tensor]:
         """The observations (already preprocessed by SB3) with the vector leaves standardised."""

@@ -116,9 +116,9 @@ class Teacher:
         self.low = th.as_tensor(action_space.low, dtype=th.float32, device=device)
         self.high = th.as_tensor(action_space.high, dtype=th.float32, device=device)
         stats = fit_obs_statistics(observation_space, (obs.cpu().numpy() for obs, _ in batches))[None]
-        self.standardize = Standardize(stats.mean.shape, clip_obs=10.0, epsilon=1e-8).to(device)
-        self.standardize.mean.copy_(th.as_tensor(stats.mean))
-        self.standardize.var.copy_(th.as_tensor(stats.var))
+        self.standardize = Standardize(stats.mean.shape, clip_obs=10.0, epsilon=1e-8)  # VecNormalize's
+        self.standardize.set_statistics(stats)
+        self.standardize.to(device)
         self.spread = th.as_tensor(np.sqrt(stats.var), dtype=th.float32, device=device)
 
         def build() -> list[nn.Module]:
