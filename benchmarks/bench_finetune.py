@@ -54,6 +54,8 @@ TASKS = (
     "Walker2d-v5/TD3",
     "CartPole-v1/PPO",
     "Pendulum-v1/PPO",
+    "HalfCheetah-v5/PPO 256x256",
+    "Walker2d-v5/PPO 256x256",
 )
 OFF_POLICY_VARIANTS = ("finetune", "finetune=False", "scratch")
 PPO_VARIANTS = ("pretrain", "pretrain value_warm_start", "scratch")
@@ -88,9 +90,13 @@ def curve(
 
     from sb3_expert import pretrain
 
-    env_id, algo = task.split("/")
+    env_id, student = task.split("/")
+    algo, *shape = student.split()  # "PPO 256x256": PPO with two hidden layers of 256
+    kwargs = {"policy_kwargs": {"net_arch": [int(n) for n in shape[0].split("x")]}} if shape else {}
     eval_env = make_vec_env(env_id, n_envs=1, seed=1000 + seed)
-    model = {"SAC": SAC, "TD3": TD3, "PPO": PPO}[algo]("MlpPolicy", make_vec_env(env_id, seed=seed), seed=seed)
+    model = {"SAC": SAC, "TD3": TD3, "PPO": PPO}[algo](
+        "MlpPolicy", make_vec_env(env_id, seed=seed), seed=seed, **kwargs
+    )
     if variant != "scratch":
         options = {
             "finetune": {"finetune_kwargs": finetune_kwargs},
@@ -180,7 +186,7 @@ def main() -> None:
         recorded = dict(zip(env_ids, pool.map(record, env_ids, [folder] * len(env_ids)), strict=True))
         jobs = {}
         for task in args.tasks:
-            variants = PPO_VARIANTS if task.endswith("/PPO") else OFF_POLICY_VARIANTS
+            variants = PPO_VARIANTS if "/PPO" in task else OFF_POLICY_VARIANTS
             for variant in [v for v in variants if args.variants is None or v in args.variants]:
                 for seed in args.seeds:
                     path = recorded[task.split("/")[0]][0]

@@ -227,7 +227,7 @@ class Cloner:
         self.train = self.batches(data.train_indices)
         self.val = self.batches(data.val_indices) if len(data.val_indices) else None
         self.teacher: Teacher | None = None  # set: the policy learns the teacher's actions
-        self.noise = 0.0
+        self.noise, self.copies = 0.0, 1  # perturbed copies of each batch beside the recorded one
 
     def prepare(
         self, obs: ObsArray, actions: np.ndarray, returns: np.ndarray | None = None
@@ -269,14 +269,16 @@ class Cloner:
         max_grad_norm: float | None,
     ) -> float:
         """One pass over the training set; the mean loss (one device sync per epoch). With a
-        teacher, each batch trains twice, as recorded and perturbed, on the teacher's actions."""
+        teacher, each batch trains as recorded and with ``copies`` perturbed copies, on the
+        teacher's actions."""
         self.policy.set_training_mode(True)
         losses, sizes = [], []
         for obs, tensors in self.train:
             if self.teacher is not None:
                 assert isinstance(obs, th.Tensor)  # teacher_skipped: vector observations only
                 clean = obs.float()
-                both = th.cat([clean, self.teacher.perturb(clean, self.noise, self.generator)])
+                rows = [clean] + [self.teacher.perturb(clean, self.noise, self.generator) for _ in range(self.copies)]
+                both = th.cat(rows)
                 loss = self.bc.loss(both, self.teacher.targets(both))
             else:
                 loss = batch_loss(self.bc, obs, tensors)

@@ -44,7 +44,7 @@ from sb3_expert.bc.finetune import (
 from sb3_expert.bc.losses import loss_for
 from sb3_expert.bc.normalize import fit_obs_statistics, normalized_keys, standardize_observations, vec_normalizer
 from sb3_expert.bc.replay import DEMO_FRACTION
-from sb3_expert.bc.teacher import ENSEMBLE_SIZE, Teacher, default_noise, teacher_skipped
+from sb3_expert.bc.teacher import ENSEMBLE_SIZE, Teacher, default_noise, perturbed_copies, teacher_skipped
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.source import obs_chunks
@@ -290,8 +290,8 @@ def pretrain(
         for epoch in _progress(n_epochs, progress_bar, "pretrain: teacher"):
             update_learning_rate(optimizer, schedule(1.0 - epoch / n_epochs))
             teacher_loss = cloner.teacher_epoch(teacher, optimizer)
-        cloner.teacher, cloner.noise = teacher, noise
-        logger.record("pretrain/ensemble", f"{teachers} teachers, noise {noise}")
+        cloner.teacher, cloner.noise, cloner.copies = teacher, noise, perturbed_copies(bc)
+        logger.record("pretrain/ensemble", f"{teachers} teachers, noise {noise}, perturbed copies {cloner.copies}")
         logger.record("pretrain/teacher_loss", teacher_loss)
     optimizer = th.optim.Adam(parameters, lr=schedule(1.0), eps=adam_epsilon)
     interval = val_interval or max(1, n_epochs // 10)

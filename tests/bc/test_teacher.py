@@ -39,7 +39,7 @@ def test_default_call_trains_a_teacher_and_keeps_the_models_networks(pendulum_de
     pretrain(model, pendulum_demos, n_epochs=2, seed=0, finetune=False)
     assert th.equal(th.get_rng_state(), rng_state)  # the teacher's initialisation leaves the global RNG alone
     pretrain(plain, pendulum_demos, n_epochs=2, seed=0, finetune=False, ensemble=0)
-    assert rows(log)[0]["pretrain/ensemble"] == "5 teachers, noise 0.1"
+    assert rows(log)[0]["pretrain/ensemble"] == "5 teachers, noise 0.1, perturbed copies 1"
     assert float(rows(log)[0]["pretrain/teacher_loss"]) > 0
     assert "pretrain/ensemble" not in rows(plain_log)[0]
     # the same networks, trained differently; nothing of the teacher stays in the model
@@ -52,7 +52,7 @@ def test_a_gaussian_policy_learns_the_teacher_with_more_noise(pendulum_demos, tm
     model = PPO("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [16]}, seed=0)
     log = logged(model, tmp_path)
     pretrain(model, pendulum_demos, n_epochs=1, seed=0, ensemble=2)
-    assert rows(log)[0]["pretrain/ensemble"] == "2 teachers, noise 0.2"
+    assert rows(log)[0]["pretrain/ensemble"] == "2 teachers, noise 0.2, perturbed copies 2"
 
 
 def test_repeatable_with_a_seed(pendulum_demos):
@@ -118,3 +118,18 @@ def test_targets_in_the_policys_units(squash):
     np.testing.assert_allclose(teacher.targets(obs).numpy(), targets.numpy(), atol=0.02)
     noisy = teacher.perturb(obs, 0.1, th.Generator().manual_seed(0))
     assert 0.05 < (noisy - obs).std().item() < 0.15  # 0.1 of the observations' spread (about 1 here)
+
+
+def test_perturbed_rows_range_from_near_to_twice_the_noise():
+    """Each perturbed row gets its own scale, uniform in [0, 2 * noise] of each observation's
+    spread: rows close to the demonstrations and rows further off in every batch."""
+    policy = PPO("MlpPolicy", "Pendulum-v1")
+    space = spaces.Box(-np.inf, np.inf, (64,))
+    spread = np.linspace(0.5, 5.0, 64, dtype=np.float32)  # observations of mixed scales
+    obs = th.as_tensor(np.random.default_rng(0).normal(size=(2000, 64)) * spread, dtype=th.float32)
+    bc = loss_for(policy.policy)
+    teacher = Teacher([(obs, (obs[:, :1],))], bc, space, policy.action_space, 2, th.device("cpu"), seed=0)
+    noisy = teacher.perturb(obs, 0.1, th.Generator().manual_seed(0))
+    scale = ((noisy - obs) / th.as_tensor(spread)).pow(2).mean(dim=1).sqrt()  # per row, in units of spread
+    assert 0.09 < scale.mean().item() < 0.11  # the noise on average
+    assert scale.min().item() < 0.02 and 0.18 < scale.max().item() < 0.26  # from near 0 to twice it
