@@ -199,19 +199,21 @@ def pretrain(
     :param ensemble: for Box actions on vector observations, first train a teacher: this many MLPs
         (256x256 ReLU, tanh output), each on its own order of the rows, with the same batch size,
         epochs and learning rate; then the policy
-        learns the teacher's mean action, on every batch as recorded and with noise added (see
+        learns the teacher's mean action, on every batch as recorded and with noise added (one
+        perturbed copy of each batch; two for a Gaussian policy: PPO, A2C, TRPO; see
         :mod:`sb3_expert.bc.teacher`). The teacher is then dropped; the model keeps its own
         networks. None (default): 5 where it applies, else plain cloning; 0: plain cloning; a
         number: that many (an error where it does not apply). It costs about 4x the time of plain
         cloning, and lifts clones of the rl-zoo MuJoCo experts (HalfCheetah / Walker2d, 10
-        episodes, 100 epochs, seeds 0-2) from 0.79 / 0.78 of the expert to 0.92 / 0.83 for SAC and
-        from 0.78 / 0.69 to 0.90 / 0.97 for TD3 (``benchmarks/bench_clone_quality.py``)
-    :param ensemble_noise: the noise on the states the policy learns the teacher's actions on, in
-        units of each observation's standard deviation in the demonstrations; None: 0.1 for
-        actions that come through a tanh (SAC, TD3, DDPG, TQC, CrossQ), 0.2 for a Gaussian's
-        unbounded mean (PPO, A2C, TRPO, ARS unsquashed: it lifts PPO 256x256 on HalfCheetah from
-        0.41 to 0.82). Refused with ``ensemble=0``; with the default ``ensemble``, a warning says
-        why it was not used when no teacher applies
+        episodes, 100 epochs, seeds 0-2) from 0.79 / 0.78 of the expert to 0.90 / 0.95 for SAC,
+        from 0.78 / 0.69 to 0.89 / 0.85 for TD3 and from 0.06 / 0.44 to 0.87 / 0.89 for PPO
+        256x256 (0.80 / 0.73 on seeds 3-5; ``benchmarks/bench_clone_quality.py``)
+    :param ensemble_noise: the mean noise on the states the policy learns the teacher's actions
+        on, in units of each observation's standard deviation in the demonstrations (each
+        perturbed row's scale is drawn uniformly between 0 and twice it); None: 0.1 for actions
+        that come through a tanh (SAC, TD3, DDPG, TQC, CrossQ), 0.2 for a Gaussian's unbounded mean
+        (PPO, A2C, TRPO, ARS unsquashed). Refused with ``ensemble=0``; with the default
+        ``ensemble``, a warning says why it was not used when no teacher applies
     :param finetune: leave an off-policy actor-critic model (SAC, TD3, DDPG, TQC, CrossQ) ready for
         ``learn()`` (see :func:`~sb3_expert.bc.finetune.prepare_finetuning`): critic fitted to the
         clone, entropy coefficient and exploration started low, no random warm-up, demonstrations
