@@ -2,7 +2,8 @@
 
 For each task it records 10 deterministic episodes of the rl-zoo expert in ``../shared/fixtures/rl-zoo``
 (SAC HalfCheetah and TQC Walker2d, evaluated on the v5 environments; PPO CartPole; SAC Pendulum),
-then for each seed and each variant:
+then for each seed and each variant (the students: SAC, TD3, PPO with its default network, and
+``PPO 256x256``, two hidden layers of 256, on the MuJoCo tasks):
 
 - ``finetune``: ``pretrain(model, demos, n_epochs=100)``, the default call, which for these off-policy
   models with rewarded demonstrations also prepares fine-tuning (the critic fitted to the clone,

@@ -70,8 +70,10 @@ tanh (SAC, TD3, DDPG, TQC, CrossQ); each perturbed row's scale is drawn uniforml
 twice it (:meth:`Teacher.perturb`). With one scale for every row: 0.1: 0.97 / 0.89; 0.3: 0.92 /
 0.76; 0: 0.76 / 0.82 (one-off runs, above); in the library (``bench_clone_quality.py``, seeds 0-2),
 0.2 gave SAC 0.84 / 0.86 and TD3 0.94 / 0.95 against 0.92 / 0.83 and 0.90 / 0.97 at 0.1. The scale
-drawn per row gives SAC 0.90 / 0.95 and TD3 0.89 / 0.85 (same benchmark and seeds): a tie over
-the four cells (3.59 against 3.62) that lifts SAC's Walker2d clones, the weakest cell, from 0.83."""
+drawn per row gives SAC 0.90 / 0.95 and TD3 0.89 / 0.85 (same seeds; the Walker2d cells from a
+script calling ``pretrain`` with the benchmark's data and evaluation, whose HalfCheetah cells
+matched the benchmark's): a tie over the four cells (3.59 against 3.62) that lifts SAC's Walker2d
+clones, the weakest cell, from 0.83."""
 ENSEMBLE_NOISE_GAUSSIAN = 0.2
 """The same noise for a policy whose actions are a Gaussian's unbounded mean, which the
 environment clips (PPO, A2C, TRPO; also ARS's policy without ``squash_output``, not measured).
