@@ -277,9 +277,9 @@ class Cloner:
             if self.teacher is not None:
                 assert isinstance(obs, th.Tensor)  # teacher_skipped: vector observations only
                 clean = obs.float()
-                rows = [clean] + [self.teacher.perturb(clean, self.noise, self.generator) for _ in range(self.copies)]
-                both = th.cat(rows)
-                loss = self.bc.loss(both, self.teacher.targets(both))
+                perturbed = [self.teacher.perturb(clean, self.noise, self.generator) for _ in range(self.copies)]
+                rows = th.cat([clean, *perturbed])
+                loss = self.bc.loss(rows, self.teacher.targets(rows))
             else:
                 loss = batch_loss(self.bc, obs, tensors)
             if self.warm:
