@@ -73,7 +73,8 @@ twice it (:meth:`Teacher.perturb`). With one scale for every row: 0.1: 0.97 / 0.
 drawn per row gives SAC 0.90 / 0.95 and TD3 0.89 / 0.85 (same seeds; the Walker2d cells from a
 script calling ``pretrain`` with the benchmark's data and evaluation, whose HalfCheetah cells
 matched the benchmark's): a tie over the four cells (3.59 against 3.62) that lifts SAC's Walker2d
-clones, the weakest cell, from 0.83."""
+clones, the weakest cell, from 0.83. On seeds 3-5 (the same script): SAC 0.90 / 0.86, TD3 0.94 /
+0.90."""
 ENSEMBLE_NOISE_GAUSSIAN = 0.2
 """The same noise for a policy whose actions are a Gaussian's unbounded mean, which the
 environment clips (PPO, A2C, TRPO; also ARS's policy without ``squash_output``, not measured).
