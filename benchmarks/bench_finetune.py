@@ -59,7 +59,7 @@ TASKS = (
     "Walker2d-v5/PPO 256x256",
 )
 OFF_POLICY_VARIANTS = ("finetune", "finetune=False", "scratch")
-PPO_VARIANTS = ("pretrain", "pretrain value_warm_start", "scratch")
+PPO_VARIANTS = ("pretrain", "finetune=False", "pretrain value_warm_start", "scratch")
 N_DEMOS = 10
 
 

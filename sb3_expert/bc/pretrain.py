@@ -43,6 +43,7 @@ from sb3_expert.bc.finetune import (
 )
 from sb3_expert.bc.losses import loss_for
 from sb3_expert.bc.normalize import fit_obs_statistics, normalized_keys, standardize_observations, vec_normalizer
+from sb3_expert.bc.onpolicy import can_anchor, check_policy_gradient_args, prepare_policy_gradient
 from sb3_expert.bc.replay import DEMO_FRACTION
 from sb3_expert.bc.teacher import ENSEMBLE_SIZE, Teacher, default_noise, perturbed_copies, teacher_skipped
 from sb3_expert.data.dataset import ExpertDataset
@@ -322,9 +323,19 @@ def pretrain(
     if bc.on_end is not None:
         bc.on_end(model)
     if finetune:
-        prepare_finetuning(model, data.demonstrations, logger=logger, **(finetune_kwargs or {}))
-        logger.dump(model.num_timesteps)
+        _prepare_finetuning(model, data.demonstrations, finetune_kwargs or {}, seed, logger)
     return model
+
+
+def _prepare_finetuning(
+    model: BaseAlgorithm, demos: Demonstrations | None, kwargs: Mapping[str, Any], seed: int | None, logger: Logger
+) -> None:
+    """After cloning: PPO/A2C with Box actions tied to the clone, an off-policy model prepared."""
+    if can_anchor(model):
+        prepare_policy_gradient(model, seed=seed, logger=logger, **kwargs)
+    else:
+        prepare_finetuning(model, demos, logger=logger, **kwargs)
+    logger.dump(model.num_timesteps)
 
 
 def _teachers(ensemble: int | None, noise: float | None, skipped: str) -> int:
@@ -357,17 +368,22 @@ def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Dem
     kwargs = {} if finetune_kwargs is None else finetune_kwargs
     if not isinstance(kwargs, Mapping):
         raise ArgumentTypeError(f"finetune_kwargs: expected a dict, got {type(kwargs).__name__}")
-    known = set(inspect.signature(check_finetuning_args).parameters)
+    check = check_policy_gradient_args if can_anchor(model) else check_finetuning_args
+    known = set(inspect.signature(check).parameters)
     unknown = sorted(set(kwargs) - known)
     if unknown:
-        raise ArgumentTypeError(f"finetune_kwargs: unknown {unknown}; expected some of {sorted(known)}")
-    check_finetuning_args(**kwargs)
+        raise ArgumentTypeError(
+            f"finetune_kwargs: unknown {unknown} for {type(model).__name__}; expected some of {sorted(known)}"
+        )
+    check(**kwargs)
     if finetune is False:
         if kwargs:
             raise ArgumentTypeError(
                 f"finetune_kwargs: given ({sorted(kwargs)}) with finetune=False; drop one of the two"
             )
         return False
+    if can_anchor(model):  # PPO, A2C with Box actions: the pull needs neither rewards nor a buffer
+        return True
     fraction = kwargs.get("demo_fraction", DEMO_FRACTION)
     if finetune is None:  # when it applies and there are rewards to fit a critic to
         skipped = _finetune_skipped(model, demos, fraction)
@@ -376,8 +392,8 @@ def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Dem
         return not skipped
     if not can_finetune(model):
         raise ArgumentTypeError(
-            "finetune: only off-policy models with an actor and a critic (SAC, TD3, DDPG, TQC, CrossQ) are "
-            f"prepared for fine-tuning, got {type(model).__name__}"
+            "finetune: only off-policy models with an actor and a critic (SAC, TD3, DDPG, TQC, CrossQ) and PPO "
+            f"or A2C with Box actions are prepared for fine-tuning, got {type(model).__name__}"
         )
     if demos is None:
         raise ArgumentTypeError("finetune: the demonstrations must be in memory (ExpertDataset(in_memory=True))")

@@ -142,7 +142,7 @@ def test_bad_finetune_arguments_change_nothing(demos):
         with pytest.raises(error, match=match):
             pretrain(model, demos, n_epochs=1, finetune=True, finetune_kwargs=kwargs)
     with pytest.raises(TypeError, match="finetune"):
-        pretrain(PPO("MlpPolicy", "Pendulum-v1"), demos, n_epochs=1, finetune=True)
+        pretrain(PPO("MlpPolicy", "CartPole-v1"), expert_demos("CartPole-v1", 1), n_epochs=1, finetune=True)
     with pytest.raises(TypeError, match="finetune"):
         pretrain(model, demos, n_epochs=1, finetune="yes")
     with pytest.raises(TypeError, match=r"finetune_kwargs: given \(\['critic_steps'\]\) with finetune=False"):
