@@ -10,9 +10,10 @@ then for each seed and each variant (the students: SAC, TD3, PPO with its defaul
   entropy and exploration started low, no random warm-up, demonstrations kept in the replay buffer,
   the actor held, then pulled towards a frozen copy of the clone and the demonstrations; see
   ``sb3_expert.bc.finetune``; ``--finetune-kwargs`` passes it arguments), then ``learn()``;
-- ``finetune=False``: behaviour cloning only, then ``learn()``; for PPO (which ``finetune`` leaves
-  alone) ``pretrain`` and ``pretrain value_warm_start`` (the value head fitted to the demonstrations'
-  returns);
+- ``finetune=False``: behaviour cloning only, then ``learn()``;
+- for PPO: ``pretrain``, the default call, which with Box actions also ties the policy to its clone
+  (``sb3_expert.bc.finetune``; ``--finetune-kwargs '{"anchor": 100}'`` sets the pull), ``finetune=False``
+  (no pull) and ``pretrain value_warm_start`` (the value head fitted to the demonstrations' returns);
 - ``scratch``: the same algorithm, default hyperparameters, ``learn()`` only;
 
 evaluating the model (deterministic, ``--eval-episodes`` episodes of a plain environment) before
@@ -101,6 +102,7 @@ def curve(
     if variant != "scratch":
         options = {
             "finetune": {"finetune_kwargs": finetune_kwargs},
+            "pretrain": {"finetune_kwargs": finetune_kwargs},  # PPO: the pull towards the clone
             "finetune=False": {"finetune": False},
             "pretrain value_warm_start": {"value_warm_start": True},
         }

@@ -35,15 +35,17 @@ from sb3_expert.bc.batches import (
     check_sequence_data,
 )
 from sb3_expert.bc.finetune import (
+    can_anchor,
     can_finetune,
     check_finetuning_args,
+    check_policy_gradient_args,
     check_replay_buffer,
     mixable,
     prepare_finetuning,
+    prepare_policy_gradient,
 )
 from sb3_expert.bc.losses import loss_for
 from sb3_expert.bc.normalize import fit_obs_statistics, normalized_keys, standardize_observations, vec_normalizer
-from sb3_expert.bc.onpolicy import can_anchor, check_policy_gradient_args, prepare_policy_gradient
 from sb3_expert.bc.replay import DEMO_FRACTION
 from sb3_expert.bc.teacher import ENSEMBLE_SIZE, Teacher, default_noise, perturbed_copies, teacher_skipped
 from sb3_expert.data.dataset import ExpertDataset
@@ -223,11 +225,16 @@ def pretrain(
         can take the demonstrations (SB3's plain ones can, ``HerReplayBuffer`` cannot), and the
         demonstrations are in memory with rewards (not all zero); True: always (an error when it
         cannot); False: the model is left as behaviour cloning made it. The critic fit's 10,000
-        gradient steps take about 2 minutes for a MuJoCo SAC on one CPU core
+        gradient steps take about 2 minutes for a MuJoCo SAC on one CPU core. PPO and A2C with Box
+        actions (feed-forward policies) are prepared too, by default: their optimizer's steps are
+        pulled towards a frozen copy of the clone's mean action on the rollout's states
+        (:func:`~sb3_expert.bc.finetune.prepare_policy_gradient`), without which PPO's first
+        updates undo a MuJoCo clone (its spread, fitted by cloning, is small)
     :param finetune_kwargs: arguments of :func:`~sb3_expert.bc.finetune.prepare_finetuning`
         (``critic_steps``, ``ent_coef``, ``actor_std``, ``action_noise``, ``demo_fraction``,
         ``bc_weight``, ``bc_decay``, ``anchor``, ``actor_delay``, ``actor_lr``,
-        ``learning_starts``, ``target_entropy``); None for a part turns it off. Refused with
+        ``learning_starts``, ``target_entropy``), or for PPO and A2C of
+        :func:`~sb3_expert.bc.finetune.prepare_policy_gradient` (``anchor``); None for a part turns it off. Refused with
         ``finetune=False``; with the default, a warning says why they were not used when the model
         is not prepared
     :param progress_bar: show a progress bar over epochs (tqdm/rich, as SB3's ``learn``)

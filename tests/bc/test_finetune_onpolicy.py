@@ -9,7 +9,7 @@ from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.logger import configure
 
 from sb3_expert import pretrain
-from sb3_expert.bc.onpolicy import PolicyAnchor, can_anchor, prepare_policy_gradient
+from sb3_expert.bc.finetune import PolicyAnchor, can_anchor, prepare_policy_gradient
 from tests.helpers import expert_demos
 
 TINY = {"net_arch": [16, 16]}
