@@ -26,7 +26,9 @@ standard error of their mean) and to scratch, and writes the curves to ``finetun
 
 Run: ``python benchmarks/bench_finetune.py [--tasks HalfCheetah-v5/SAC ...] [--seeds 0 1 2]``
 (the full table: about 4 hours on 2 cores; the four MuJoCo tasks, ``finetune`` only, 3 seeds: 55 minutes
-with plain clones; three of them took 75 minutes with the ensemble teacher's clones, sharing the cores).
+with plain clones; three of them took 75 minutes with the ensemble teacher's clones, sharing the cores;
+``--tasks 'HalfCheetah-v5/PPO 256x256' 'Walker2d-v5/PPO 256x256' --variants pretrain --eval-episodes 30``:
+16 minutes).
 """
 
 from __future__ import annotations
