@@ -182,7 +182,26 @@ def fit_critic(model: Any, demonstrations: ReplayBuffer, gradient_steps: int) ->
     return loss
 
 
-class ActorHook:
+class _StepHook:
+    """A step pre-hook on one optimizer, the only one of this module there (see :func:`_remove_hook`)."""
+
+    def _install(self, optimizer: th.optim.Optimizer) -> None:
+        _remove_hook(optimizer)  # a second preparation replaces the first, it does not stack on it
+        self.optimizer = optimizer
+        self.handle = optimizer.register_step_pre_hook(self)
+        _HOOKS[optimizer] = self
+
+    def __call__(self, optimizer: th.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def remove(self) -> None:
+        """Take the hook off the optimizer."""
+        self.handle.remove()
+        if _HOOKS.get(self.optimizer) is self:
+            del _HOOKS[self.optimizer]
+
+
+class ActorHook(_StepHook):
     """Holds an off-policy actor still for its first ``actor_delay`` updates (the critic learns
     from the clone's own online data first), and adds to its gradient
 
@@ -230,16 +249,7 @@ class ActorHook:
         self.anchor = float(anchor or 0.0)
         self.clone = _frozen_copy(model) if self.anchor else None
         self.bc = loss_for(model.policy)
-        optimizer = model.actor.optimizer
-        _remove_hook(optimizer)  # a second preparation replaces the first, it does not stack on it
-        self.handle = optimizer.register_step_pre_hook(self)
-        _HOOKS[optimizer] = self
-
-    def remove(self) -> None:
-        """Take the hook off the optimizer."""
-        self.handle.remove()
-        if _HOOKS.get(self.model.actor.optimizer) is self:
-            del _HOOKS[self.model.actor.optimizer]
+        self._install(model.actor.optimizer)
 
     def __call__(self, optimizer: th.optim.Optimizer, args: Any, kwargs: Any) -> None:
         held = self.model._n_updates < self.until
@@ -294,7 +304,7 @@ def _deterministic(actor: Any, observations: Any) -> th.Tensor:
     return actor(observations, deterministic=True) if stochastic_actor(actor) else actor(observations)
 
 
-_HOOKS: weakref.WeakKeyDictionary[th.optim.Optimizer, ActorHook | PolicyAnchor] = weakref.WeakKeyDictionary()
+_HOOKS: weakref.WeakKeyDictionary[th.optim.Optimizer, _StepHook] = weakref.WeakKeyDictionary()
 """The hook installed on each actor (off-policy) or policy (PPO, A2C) optimizer."""
 
 
@@ -534,7 +544,7 @@ def can_anchor(model: Any) -> bool:
     )
 
 
-class PolicyAnchor:
+class PolicyAnchor(_StepHook):
     """Adds ``anchor * mse(mean(s), clone(s))`` to the gradient of an on-policy model's every optimizer
     step, ``s`` a batch of the states in its rollout buffer, ``mean`` the policy's deterministic action
     and ``clone`` that of a frozen copy of the policy taken here.
@@ -579,16 +589,7 @@ class PolicyAnchor:
         self.clone.load_state_dict(policy.state_dict())
         self.clone.requires_grad_(False).set_training_mode(False)
         self.rng = np.random.default_rng(seed)
-        optimizer = policy.optimizer
-        _remove_hook(optimizer)  # a second preparation replaces the first, it does not stack on it
-        self.handle = optimizer.register_step_pre_hook(self)
-        _HOOKS[optimizer] = self
-
-    def remove(self) -> None:
-        """Take the hook off the optimizer."""
-        self.handle.remove()
-        if _HOOKS.get(self.model.policy.optimizer) is self:
-            del _HOOKS[self.model.policy.optimizer]
+        self._install(policy.optimizer)
 
     def __call__(self, optimizer: th.optim.Optimizer, args: Any, kwargs: Any) -> None:
         observations = self._states()
