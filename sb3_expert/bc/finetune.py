@@ -585,7 +585,8 @@ class PolicyAnchor(_StepHook):
     def __init__(self, model: Any, anchor: float, seed: int | None = None) -> None:
         self.model, self.anchor = model, float(anchor)
         policy = model.policy
-        self.clone = type(policy)(**policy._get_constructor_parameters()).to(policy.device)  # as SB3's load does
+        with th.random.fork_rng(devices=[]):  # its initialisation, overwritten below, leaves the global RNG alone
+            self.clone = type(policy)(**policy._get_constructor_parameters()).to(policy.device)  # as SB3's load does
         self.clone.load_state_dict(policy.state_dict())
         self.clone.requires_grad_(False).set_training_mode(False)
         self.rng = np.random.default_rng(seed)

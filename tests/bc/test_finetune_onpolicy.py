@@ -35,6 +35,10 @@ def _mean_actions(policy, obs):
 
 def test_a_ppo_clone_is_anchored_by_default_and_logged(demos, tmp_path):
     model = _ppo()
+    pretrain(model, demos, n_epochs=1, seed=0, ensemble=0, finetune=False)
+    rng = th.get_rng_state()
+    prepare_policy_gradient(model)
+    assert th.equal(th.get_rng_state(), rng)  # the frozen copy's construction leaves the global RNG alone
     pretrain(model, demos, n_epochs=1, seed=0, ensemble=0, logger=configure(str(tmp_path), ["csv"]))
     hooks = _hooks(model)
     assert len(hooks) == 1 and isinstance(hooks[0], PolicyAnchor) and hooks[0].anchor == 10.0
