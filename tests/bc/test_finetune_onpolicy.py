@@ -118,3 +118,5 @@ def test_what_is_left_alone_and_bad_arguments(demos):
     assert not _hooks(model)
     with pytest.raises(TypeError, match="PPO or A2C"):
         prepare_policy_gradient(cartpole)
+    with pytest.raises(TypeError, match="got str with None"):
+        prepare_policy_gradient("PPO")
