@@ -400,7 +400,8 @@ def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Dem
     if not can_finetune(model):
         raise ArgumentTypeError(
             "finetune: only off-policy models with an actor and a critic (SAC, TD3, DDPG, TQC, CrossQ) and PPO "
-            f"or A2C with Box actions are prepared for fine-tuning, got {type(model).__name__}"
+            "or A2C with a feed-forward policy and Box actions are prepared for fine-tuning, got "
+            f"{type(model).__name__} with {model.action_space}; pass finetune=None or False"
         )
     if demos is None:
         raise ArgumentTypeError("finetune: the demonstrations must be in memory (ExpertDataset(in_memory=True))")

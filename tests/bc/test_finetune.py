@@ -167,22 +167,16 @@ def test_a_second_preparation_replaces_the_hook(demos):
 def test_what_cannot_be_prepared_is_refused_before_training(demos, tmp_path):
     from stable_baselines3 import HerReplayBuffer
 
-    from sb3_expert import ExpertDataset, RecordDemonstrations, save_demonstrations
-    from tests.bc.test_normalize import GoalPoint, goal_expert
+    from sb3_expert import ExpertDataset, save_demonstrations
+    from tests.bc.test_normalize import GoalPoint, goal_demos
 
-    env = RecordDemonstrations(GoalPoint())
-    obs, _ = env.reset(seed=0)
-    for _ in range(40):
-        obs, _, terminated, truncated, _ = env.step(goal_expert(obs))
-        if terminated or truncated:
-            obs, _ = env.reset()
-    goal_demos = env.demonstrations()
+    goals = goal_demos(40)
     her = SAC("MultiInputPolicy", GoalPoint(), replay_buffer_class=HerReplayBuffer, policy_kwargs=dict(TINY))
     weights = [p.clone() for p in her.policy.parameters()]
     with pytest.raises(TypeError, match="HerReplayBuffer cannot be replaced"):
-        pretrain(her, goal_demos, n_epochs=1, finetune=True)
+        pretrain(her, goals, n_epochs=1, finetune=True)
     assert all(th.equal(a, b) for a, b in zip(weights, her.policy.parameters()))
-    pretrain(her, goal_demos, n_epochs=1, finetune=None)  # by default: HER is kept, nothing prepared
+    pretrain(her, goals, n_epochs=1, finetune=None)  # by default: HER is kept, nothing prepared
     assert isinstance(her.replay_buffer, HerReplayBuffer)
 
     path = save_demonstrations(demos, tmp_path / "demos.h5")

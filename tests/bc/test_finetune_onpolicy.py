@@ -77,17 +77,10 @@ def test_the_anchor_holds_the_mean_action_while_ppo_learns(demos):
 
 
 def test_a2c_and_dict_observations_learn_with_it():
-    from sb3_expert import RecordDemonstrations
-    from tests.bc.test_normalize import GoalPoint, goal_expert
+    from tests.bc.test_normalize import GoalPoint, goal_demos
 
-    env = RecordDemonstrations(GoalPoint())
-    obs, _ = env.reset(seed=0)
-    for _ in range(60):
-        obs, _, terminated, truncated, _ = env.step(goal_expert(obs))
-        if terminated or truncated:
-            obs, _ = env.reset()
     model = PPO("MultiInputPolicy", GoalPoint(), policy_kwargs=dict(TINY), n_steps=32, batch_size=16, seed=0)
-    pretrain(model, env.demonstrations(), n_epochs=1, seed=0)
+    pretrain(model, goal_demos(60), n_epochs=1, seed=0)
     assert isinstance(_hooks(model)[0], PolicyAnchor)
     model.learn(64)
     a2c = A2C("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), n_steps=8, seed=0)

@@ -139,6 +139,19 @@ def goal_expert(obs):
     return np.clip(obs["desired_goal"] - obs["observation"], -1, 1).astype(np.float32)
 
 
+def goal_demos(n_steps):
+    """``n_steps`` of :func:`goal_expert` on :class:`GoalPoint` (episodes cut where the step count ends)."""
+    from sb3_expert import RecordDemonstrations
+
+    env = RecordDemonstrations(GoalPoint())
+    obs, _ = env.reset(seed=0)
+    for _ in range(n_steps):
+        obs, _, terminated, truncated, _ = env.step(goal_expert(obs))
+        if terminated or truncated:
+            obs, _ = env.reset()
+    return env.demonstrations()
+
+
 def test_her_dict_observations():
     from stable_baselines3 import HerReplayBuffer
 
