@@ -4,7 +4,9 @@ Each :class:`BCLoss` knows which parameters it trains, how to turn the expert's 
 into the policy's targets (once, for the whole dataset), and the per-batch loss:
 
 - actor-critic policies (PPO, A2C, TRPO, MaskablePPO; gSDE too; any ``ActorCriticPolicy``):
-  negative log-likelihood of the expert action, ``policy.evaluate_actions``;
+  negative log-likelihood of the expert action, ``policy.evaluate_actions``; with Box actions the
+  Gaussian's mean is unbounded and the environment clips it, so the targets are clipped to the
+  bounds and a mean beyond a bound where the target is at it costs nothing (:func:`free_beyond_bounds`);
 - recurrent actor-critic policies (RecurrentPPO): the same likelihood over whole episodes as
   sequences, the LSTM states starting at zero at each episode's start (padded steps masked out);
 - stochastic actors with ``action_log_prob`` (SAC, TQC, CrossQ, a user's SAC-like policy) and
@@ -34,7 +36,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 
 from sb3_expert.errors import ArgumentTypeError, UnsupportedSpaceError
 
-__all__ = ["BCLoss", "LOSSES", "loss_for"]
+__all__ = ["BOUND_MARGIN", "BCLoss", "LOSSES", "free_beyond_bounds", "loss_for"]
 
 Obs = th.Tensor | dict[str, th.Tensor]
 
@@ -109,7 +111,48 @@ def _scaled_box(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Tens
     return convert
 
 
+BOUND_MARGIN = 0.02
+"""How close to a bound (in the scaled ``[-1, 1]`` units: 0.98 and above counts as 1) a target of a
+Gaussian policy's unbounded mean (PPO, A2C, TRPO) is taken to be at that bound, so that a mean past it
+costs nothing (:func:`free_beyond_bounds`). The experts' tanh actions come close to their bounds without
+reaching them (rl-zoo HalfCheetah SAC: 2.2% of the action components above 0.98; Walker2d TQC: 5.7%).
+Measured on PPO 256x256 clones, the default call (``bench_clone_quality.py``'s data and evaluation,
+seeds 0-5, HalfCheetah / Walker2d): 0.86 / 0.87 against 0.85 / 0.78 with the plain likelihood; on
+Walker2d every seed scored as high or higher (by 0.00 to 0.22)."""
+
+
+def free_beyond_bounds(mean: th.Tensor, targets: th.Tensor, low: th.Tensor, high: th.Tensor) -> th.Tensor:
+    """``targets`` with each component at a bound (within :data:`BOUND_MARGIN` of it) replaced by
+    ``mean``'s (no gradient) where ``mean`` lies past it: the environment clips such an action to the
+    bound, which the target asks for, so the loss has nothing to correct there. A Gaussian policy's
+    linear output would otherwise spend its fit on landing exactly on 0.98-0.999 where any larger value
+    acts the same."""
+    margin = BOUND_MARGIN * (high - low) / 2
+    past = ((targets >= high - margin) & (mean > targets)) | ((targets <= low + margin) & (mean < targets))
+    return th.where(past, mean.detach(), targets)
+
+
+def _clipped_env_actions(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Tensor]:
+    """Targets for an unsquashed Box policy: expert actions clipped to the bounds, as the environment
+    executes them."""
+    space = policy.action_space
+    assert isinstance(space, spaces.Box)
+
+    def convert(actions: np.ndarray, device: th.device) -> th.Tensor:
+        return th.as_tensor(np.clip(actions, space.low, space.high), dtype=th.float32, device=device)
+
+    return convert
+
+
 def _actor_critic(policy: Any) -> BCLoss:
+    space = policy.action_space
+    if (
+        isinstance(space, spaces.Box)
+        and not policy.squash_output
+        and callable(getattr(policy, "get_distribution", None))
+    ):
+        return _gaussian_actor_critic(policy, space)
+
     def loss(obs: Obs, targets: th.Tensor) -> th.Tensor:
         return -policy.evaluate_actions(obs, targets)[1].mean()
 
@@ -125,6 +168,26 @@ def _actor_critic(policy: Any) -> BCLoss:
         correct=correct if discrete else None,
         value=lambda obs: policy.predict_values(obs).flatten(),
         teacher_space=_box_units(policy),
+    )
+
+
+def _gaussian_actor_critic(policy: Any, space: spaces.Box) -> BCLoss:
+    """An actor-critic policy whose Box actions are a Gaussian's unbounded mean (PPO, A2C, TRPO without
+    ``squash_output``): the likelihood of the clipped expert action, free past the bounds."""
+    low = th.as_tensor(space.low, dtype=th.float32, device=policy.device)
+    high = th.as_tensor(space.high, dtype=th.float32, device=policy.device)
+
+    def loss(obs: Obs, targets: th.Tensor) -> th.Tensor:
+        distribution = policy.get_distribution(obs)  # the value head plays no part
+        return -distribution.log_prob(free_beyond_bounds(distribution.mode(), targets, low, high)).mean()
+
+    return BCLoss(
+        "actor-critic likelihood",
+        policy.parameters,
+        _clipped_env_actions(policy),
+        loss,
+        value=lambda obs: policy.predict_values(obs).flatten(),
+        teacher_space="env",
     )
 
 

@@ -11,7 +11,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.sac.policies import SACPolicy
 
 from sb3_expert import UnsupportedSpaceError
-from sb3_expert.bc.losses import LOSSES, BCLoss, loss_for
+from sb3_expert.bc.losses import LOSSES, BCLoss, free_beyond_bounds, loss_for
 
 TINY = dict(net_arch=[8])
 
@@ -131,3 +131,32 @@ def test_loss_falls_under_its_optimiser(algo, env_id):
         bc.loss(obs, targets).backward()
         optimizer.step()
     assert bc.loss(obs, targets).item() < 0.5 * before
+
+
+def test_a_gaussian_mean_past_a_bound_costs_nothing_where_the_target_is_at_it():
+    """PPO's Box actions are a Gaussian's unbounded mean, which the environment clips: the targets are
+    clipped to the bounds, and a component at a bound (within BOUND_MARGIN) is free past it."""
+    ppo = tiny(PPO, "Pendulum-v1").policy  # actions in [-2, 2]
+    bc = loss_for(ppo)
+    targets = bc.targets(np.array([[-3.0], [1.0], [2.5], [1.99]], np.float32), th.device("cpu"))
+    np.testing.assert_allclose(targets.numpy(), [[-2.0], [1.0], [2.0], [1.99]])  # clipped, as executed
+
+    mean = th.tensor([[-2.5], [1.2], [2.7], [1.5], [-1.0]])
+    target = th.tensor([[-2.0], [1.0], [1.99], [2.0], [-1.99]])
+    got = free_beyond_bounds(mean, target, th.tensor([-2.0]), th.tensor([2.0]))
+    # past the bound the target is at: the mean itself (rows 0, 2: 1.99 is within 0.02 x 2 of 2); inside
+    # the bounds (row 1), short of the bound (row 3) or past it on the wrong side (row 4): the target
+    np.testing.assert_allclose(got.numpy(), [[-2.5], [1.0], [2.7], [2.0], [-1.99]])
+
+    obs = th.randn(5, 3)
+    with th.no_grad():
+        ppo.action_net.weight.zero_()
+        ppo.action_net.bias.fill_(5.0)  # every mean at 5, far past the upper bound
+    bc.loss(obs, th.full((5, 1), 1.995)).backward()
+    assert ppo.action_net.bias.grad.abs().max().item() == 0.0  # nothing to correct: the env acts at 2
+    ppo.action_net.bias.grad = None
+    inside = th.full((5, 1), 0.5)
+    loss = bc.loss(obs, inside)
+    assert loss.item() == pytest.approx(-ppo.evaluate_actions(obs, inside)[1].mean().item(), rel=1e-5)
+    loss.backward()
+    assert ppo.action_net.bias.grad.item() > 0  # inside the bounds: the likelihood pulls the mean to 0.5
