@@ -77,7 +77,8 @@ class BCLoss:
 
 def _env_actions(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Tensor]:
     """Targets for likelihood losses: Discrete as long ``(N,)``, MultiDiscrete long, the rest float;
-    Box actions scaled to ``[-1, 1]`` when the policy squashes its output."""
+    Box actions clipped to the bounds (as the environment executes them), then scaled to ``[-1, 1]``
+    when the policy squashes its output."""
     space = policy.action_space
 
     def convert(actions: np.ndarray, device: th.device) -> th.Tensor:
@@ -85,8 +86,10 @@ def _env_actions(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Ten
             return th.as_tensor(actions.reshape(-1) - space.start, dtype=th.long, device=device)
         if isinstance(space, spaces.MultiDiscrete):
             return th.as_tensor(actions - space.start, dtype=th.long, device=device)
-        if isinstance(space, spaces.Box) and policy.squash_output:
-            actions = policy.scale_action(actions)
+        if isinstance(space, spaces.Box):
+            actions = np.clip(actions, space.low, space.high)
+            if policy.squash_output:
+                actions = policy.scale_action(actions)
         return th.as_tensor(actions, dtype=th.float32, device=device)
 
     return convert
@@ -138,34 +141,18 @@ def free_beyond_bounds(mean: th.Tensor, targets: th.Tensor, low: th.Tensor, high
     return th.where(past, mean.detach(), targets)
 
 
-def _clipped_env_actions(policy: BasePolicy) -> Callable[[np.ndarray, th.device], th.Tensor]:
-    """Targets for an unsquashed Box policy: expert actions clipped to the bounds, as the environment
-    executes them."""
-    space = policy.action_space
-    assert isinstance(space, spaces.Box)
-
-    def convert(actions: np.ndarray, device: th.device) -> th.Tensor:
-        return th.as_tensor(np.clip(actions, space.low, space.high), dtype=th.float32, device=device)
-
-    return convert
-
-
 def _actor_critic(policy: Any) -> BCLoss:
-    space = policy.action_space
-    if (
-        isinstance(space, spaces.Box)
-        and not policy.squash_output
-        and callable(getattr(policy, "get_distribution", None))
-    ):
-        return _gaussian_actor_critic(policy, space)
-
-    def loss(obs: Obs, targets: th.Tensor) -> th.Tensor:
+    def likelihood(obs: Obs, targets: th.Tensor) -> th.Tensor:
         return -policy.evaluate_actions(obs, targets)[1].mean()
+
+    space = policy.action_space
+    gaussian = isinstance(space, spaces.Box) and not policy.squash_output
+    loss = _bounded_likelihood(policy, space) if gaussian and hasattr(policy, "get_distribution") else likelihood
 
     def correct(obs: Obs, targets: th.Tensor) -> th.Tensor:
         return (policy.get_distribution(obs).mode() == targets).sum()
 
-    discrete = isinstance(policy.action_space, spaces.Discrete)
+    discrete = isinstance(space, spaces.Discrete)
     return BCLoss(
         "actor-critic likelihood",
         policy.parameters,
@@ -177,9 +164,9 @@ def _actor_critic(policy: Any) -> BCLoss:
     )
 
 
-def _gaussian_actor_critic(policy: Any, space: spaces.Box) -> BCLoss:
-    """An actor-critic policy whose Box actions are a Gaussian's unbounded mean (PPO, A2C, TRPO without
-    ``squash_output``): the likelihood of the clipped expert action, free past the bounds."""
+def _bounded_likelihood(policy: Any, space: spaces.Box) -> Callable[[Obs, th.Tensor], th.Tensor]:
+    """The loss of an actor-critic policy whose Box actions are a Gaussian's unbounded mean (PPO, A2C,
+    TRPO without ``squash_output``): the likelihood of the (clipped) expert action, free past the bounds."""
     low = th.as_tensor(space.low, dtype=th.float32, device=policy.device)
     high = th.as_tensor(space.high, dtype=th.float32, device=policy.device)
 
@@ -187,14 +174,7 @@ def _gaussian_actor_critic(policy: Any, space: spaces.Box) -> BCLoss:
         distribution = policy.get_distribution(obs)  # the value head plays no part
         return -distribution.log_prob(free_beyond_bounds(distribution.mode(), targets, low, high)).mean()
 
-    return BCLoss(
-        "actor-critic likelihood",
-        policy.parameters,
-        _clipped_env_actions(policy),
-        loss,
-        value=lambda obs: policy.predict_values(obs).flatten(),
-        teacher_space="env",
-    )
+    return loss
 
 
 def _recurrent_actor_critic(policy: Any) -> BCLoss:
