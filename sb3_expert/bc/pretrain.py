@@ -47,7 +47,7 @@ from sb3_expert.bc.finetune import (
 from sb3_expert.bc.losses import loss_for
 from sb3_expert.bc.normalize import fit_obs_statistics, normalized_keys, standardize_observations, vec_normalizer
 from sb3_expert.bc.replay import DEMO_FRACTION
-from sb3_expert.bc.teacher import ENSEMBLE_SIZE, Teacher, default_noise, perturbed_copies, teacher_skipped
+from sb3_expert.bc.teacher import ENSEMBLE_SIZE, PERTURBED_COPIES, Teacher, default_noise, teacher_skipped
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.source import obs_chunks
@@ -201,9 +201,8 @@ def pretrain(
         Without it, clones on MuJoCo tasks are useless (0.01-0.13 of the expert, measured).
     :param ensemble: for Box actions on vector observations, first train a teacher: this many MLPs
         (256x256 ReLU, tanh output), each on its own order of the rows, with the same batch size,
-        epochs and learning rate; then the policy
-        learns the teacher's mean action, on every batch as recorded and with noise added (one
-        perturbed copy of each batch; two for a Gaussian policy: PPO, A2C, TRPO; see
+        epochs and learning rate; then the policy learns the teacher's mean action, on every batch
+        as recorded and with noise added (two perturbed copies of each batch; see
         :mod:`sb3_expert.bc.teacher`). The teacher is then dropped; the model keeps its own
         networks. None (default): 5 where it applies, else plain cloning; 0: plain cloning; a
         number: that many (an error where it does not apply). It costs about 4x the time of plain
@@ -302,7 +301,7 @@ def pretrain(
         for epoch in _progress(n_epochs, progress_bar, "pretrain: teacher"):
             update_learning_rate(optimizer, schedule(1.0 - epoch / n_epochs))
             teacher_loss = cloner.teacher_epoch(teacher, optimizer)
-        cloner.teacher, cloner.noise, cloner.copies = teacher, noise, perturbed_copies(bc)
+        cloner.teacher, cloner.noise, cloner.copies = teacher, noise, PERTURBED_COPIES
         logger.record("pretrain/ensemble", f"{teachers} teachers, noise {noise}, perturbed copies {cloner.copies}")
         logger.record("pretrain/teacher_loss", teacher_loss)
     optimizer = th.optim.Adam(parameters, lr=schedule(1.0), eps=adam_epsilon)

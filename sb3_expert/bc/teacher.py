@@ -14,8 +14,8 @@ trained together (``torch.func``: one batched call for all of them; each on its 
 rows, in memory) with the policy's batch size, epochs and learning rate, on the squared error of
 the actions scaled to ``[-1, 1]``, on observations standardised by the demonstrations' mean and
 std. Then the policy trains with its own loss on every batch as recorded and with the noise
-added (two perturbed copies for a Gaussian policy: PPO, A2C, TRPO), the targets being the
-teacher's mean action on all of them. The teacher is dropped
+added (:data:`PERTURBED_COPIES` perturbed copies), the targets being the teacher's mean action on
+all of them. The teacher is dropped
 afterwards: the model is as it was, only better trained.
 
 Measured before this module was written, with 5 clones trained separately by ``pretrain`` as the
@@ -53,10 +53,9 @@ __all__ = [
     "ENSEMBLE_NOISE",
     "ENSEMBLE_NOISE_GAUSSIAN",
     "ENSEMBLE_SIZE",
-    "PERTURBED_COPIES_GAUSSIAN",
+    "PERTURBED_COPIES",
     "Teacher",
     "default_noise",
-    "perturbed_copies",
     "teacher_skipped",
 ]
 
@@ -85,22 +84,30 @@ Measured on PPO 256x256 (its tanh network, no tanh on the output), the default c
 0.71 (0.36 0.83 0.93). Why that network needs the wider neighbourhood was not established: at
 0.1 its error on the demonstrations' own actions was twice the SAC clone's (HalfCheetah, seed 0).
 All of these with one scale for every row and one perturbed copy of each batch; with the scale
-drawn per row (0 to 0.4) and :data:`PERTURBED_COPIES_GAUSSIAN` copies, the benchmark gives 0.87
+drawn per row (0 to 0.4) and :data:`PERTURBED_COPIES` copies, the benchmark gives 0.87
 (0.95 0.85 0.82) / 0.89 (0.86 1.00 0.80) on seeds 0-2, but 0.80 (0.94 0.61 0.86) / 0.73 (0.86 0.42
 0.92) on seeds 3-5. All of these with the plain likelihood and mujoco 3; with the loss free past the
 bounds (:data:`~sb3_expert.bc.losses.BOUND_MARGIN`, mujoco 4.0.1), six seeds: 0.86 / 0.87."""
-PERTURBED_COPIES_GAUSSIAN = 2
-"""Perturbed copies of each batch that a Gaussian policy (PPO, A2C, TRPO) learns on beside the
-recorded one (tanh actors: one, not measured with two). PPO 256x256, HalfCheetah / Walker2d, the
-scale drawn per row: 0.87 / 0.89 on seeds 0-2 with two copies (``bench_clone_quality.py``), against
-0.77 / (not taken) with one; seeds 3-5 (a script calling ``pretrain`` with the benchmark's data and
-evaluation): 0.80 / 0.73 with two, 0.79 / 0.69 with one. Two copies at one fixed scale of 0.2
-scored 0.68 / 0.76 on seeds 0-2 (script); with ten teacher members instead of five, 0.81 / 0.75.
-Twice the policy's epochs on the teacher (script, seeds 0-5): 0.85 / 0.81 against 0.84 / 0.81, not
-kept; the teacher itself scores 0.91 / 0.88 on those seeds, so the gap is the tanh network's fit.
-Much of that fit went to landing exactly on the experts' near-bound actions (0.98-0.999), which the
-environment's clipping makes needless: with the loss free past the bounds
-(:data:`~sb3_expert.bc.losses.BOUND_MARGIN`) the clones score 0.86 / 0.87 over six seeds."""
+PERTURBED_COPIES = 2
+"""Perturbed copies of each batch that the policy learns on beside the recorded one.
+
+Gaussian policies (PPO, A2C, TRPO; PPO 256x256, HalfCheetah / Walker2d, the scale drawn per row):
+0.87 / 0.89 on seeds 0-2 with two copies (``bench_clone_quality.py``), against 0.77 / (not taken)
+with one; seeds 3-5 (a script calling ``pretrain`` with the benchmark's data and evaluation): 0.80 /
+0.73 with two, 0.79 / 0.69 with one. Two copies at one fixed scale of 0.2 scored 0.68 / 0.76 on
+seeds 0-2 (script); with ten teacher members instead of five, 0.81 / 0.75. Twice the policy's epochs
+on the teacher (script, seeds 0-5): 0.85 / 0.81 against 0.84 / 0.81, not kept; the teacher itself
+scores 0.91 / 0.88 on those seeds, so the gap is the tanh network's fit. Much of that fit went to
+landing exactly on the experts' near-bound actions (0.98-0.999), which the environment's clipping
+makes needless: with the loss free past the bounds (:data:`~sb3_expert.bc.losses.BOUND_MARGIN`) the
+clones score 0.86 / 0.87 over six seeds.
+
+Tanh actors (SAC, TD3, DDPG, TQC, CrossQ) learned on one copy until TD3's Walker2d clones, on
+gymnasium 1.4.0 / mujoco 4.0.1, scored 0.83 over seeds 0-5 (0.66 0.94 0.86 0.92 0.67 0.93; the
+same script): with two copies 0.90 (0.94 0.95 0.85 0.84 0.80 1.00); with one copy at one fixed
+noise scale of 0.1, 0.84 (0.93 0.63 1.00 0.93 0.85 0.70). SAC and TD3 on both tasks with two: see
+``benchmarks/bench_clone_quality.py`` and the README. The second copy adds about a fifth to a tanh
+actor's time (TD3 Walker2d: 174 s per clone on one core, two at a time, against 143-192 s)."""
 NET_ARCH = (256, 256)
 
 
@@ -119,12 +126,6 @@ def default_noise(bc: BCLoss) -> float:
     """``ensemble_noise``'s default for the policy family ``bc``: :data:`ENSEMBLE_NOISE` when its
     targets are in ``[-1, 1]`` (its actions come through a tanh), else :data:`ENSEMBLE_NOISE_GAUSSIAN`."""
     return ENSEMBLE_NOISE if bc.teacher_space == "scaled" else ENSEMBLE_NOISE_GAUSSIAN
-
-
-def perturbed_copies(bc: BCLoss) -> int:
-    """How many perturbed copies of each batch the policy family ``bc`` learns on beside the
-    recorded one: 1 when its actions come through a tanh, :data:`PERTURBED_COPIES_GAUSSIAN` else."""
-    return 1 if bc.teacher_space == "scaled" else PERTURBED_COPIES_GAUSSIAN
 
 
 class Teacher:

@@ -39,7 +39,7 @@ def test_default_call_trains_a_teacher_and_keeps_the_models_networks(pendulum_de
     pretrain(model, pendulum_demos, n_epochs=2, seed=0, finetune=False)
     assert th.equal(th.get_rng_state(), rng_state)  # the teacher's initialisation leaves the global RNG alone
     pretrain(plain, pendulum_demos, n_epochs=2, seed=0, finetune=False, ensemble=0)
-    assert rows(log)[0]["pretrain/ensemble"] == "5 teachers, noise 0.1, perturbed copies 1"
+    assert rows(log)[0]["pretrain/ensemble"] == "5 teachers, noise 0.1, perturbed copies 2"
     assert float(rows(log)[0]["pretrain/teacher_loss"]) > 0
     assert "pretrain/ensemble" not in rows(plain_log)[0]
     # the same networks, trained differently; nothing of the teacher stays in the model
