@@ -103,11 +103,16 @@ makes needless: with the loss free past the bounds (:data:`~sb3_expert.bc.losses
 clones score 0.86 / 0.87 over six seeds.
 
 Tanh actors (SAC, TD3, DDPG, TQC, CrossQ) learned on one copy until TD3's Walker2d clones, on
-gymnasium 1.4.0 / mujoco 4.0.1, scored 0.83 over seeds 0-5 (0.66 0.94 0.86 0.92 0.67 0.93; the
-same script): with two copies 0.90 (0.94 0.95 0.85 0.84 0.80 1.00); with one copy at one fixed
-noise scale of 0.1, 0.84 (0.93 0.63 1.00 0.93 0.85 0.70). SAC and TD3 on both tasks with two: see
-``benchmarks/bench_clone_quality.py`` and the README. The second copy adds about a fifth to a tanh
-actor's time (TD3 Walker2d: 174 s per clone on one core, two at a time, against 143-192 s)."""
+gymnasium 1.4.0 / mujoco 4.0.1, scored 0.83 over seeds 0-5 (0.66 0.94 0.86 0.92 0.67 0.93; seeds
+0-2 from ``bench_clone_quality.py``, 3-5 from the same script): with two copies 0.90 (0.94 0.95 0.85
+0.84 0.80 1.00); with one copy at one fixed noise scale of 0.1, 0.84 (0.93 0.63 1.00 0.93 0.85 0.70).
+With two copies (benchmark on seeds 0-2, script on 3-5), HalfCheetah / Walker2d: SAC 0.94 (0.97 0.97
+0.88 0.86 0.97 0.98) / 0.86 (0.91 0.93 1.00 0.75 0.57 1.00), TD3 0.93 (0.89 0.87 0.99 0.97 0.98
+0.89) / 0.90; with one: SAC 0.97 (0.97 0.98 0.96, seeds 0-2) / 0.875 (0.94 0.72 1.00 0.93 0.96 0.70),
+TD3 0.91 (0.97 0.79 0.97, seeds 0-2) / 0.83. So SAC is the same within its seeds' spread (a Walker2d
+clone that falls in some of its 10 evaluation episodes moves a seed by 0.2-0.4), and TD3 loses its
+clones that fall; one number serves every policy. The second copy adds about a tenth to a tanh
+actor's time (about 170 s per MuJoCo clone on one core, two at a time, against 140-190 s)."""
 NET_ARCH = (256, 256)
 
 
