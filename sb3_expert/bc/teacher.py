@@ -15,8 +15,7 @@ rows, in memory) with the policy's batch size, epochs and learning rate, on the 
 the actions scaled to ``[-1, 1]``, on observations standardised by the demonstrations' mean and
 std. Then the policy trains with its own loss on every batch as recorded and with the noise
 added (:data:`PERTURBED_COPIES` perturbed copies), the targets being the teacher's mean action on
-all of them. The teacher is dropped
-afterwards: the model is as it was, only better trained.
+all of them. The teacher is dropped afterwards: the model is as it was, only better trained.
 
 Measured before this module was written, with 5 clones trained separately by ``pretrain`` as the
 teacher (rl-zoo experts, 10 deterministic episodes, SAC clones, ``n_epochs=100``, 3 seeds x 10
