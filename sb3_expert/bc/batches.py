@@ -17,7 +17,7 @@ from stable_baselines3.common.vec_env import VecTransposeImage, unwrap_vec_wrapp
 
 from sb3_expert.bc.losses import BCLoss, Obs
 from sb3_expert.bc.normalize import vec_normalizer
-from sb3_expert.bc.teacher import Teacher
+from sb3_expert.bc.teacher import PERTURBED_COPIES, Teacher
 from sb3_expert.data.dataset import ExpertDataset
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.obs import ObsArray, map_obs, take
@@ -227,7 +227,7 @@ class Cloner:
         self.train = self.batches(data.train_indices)
         self.val = self.batches(data.val_indices) if len(data.val_indices) else None
         self.teacher: Teacher | None = None  # set: the policy learns the teacher's actions
-        self.noise, self.copies = 0.0, 1  # perturbed copies of each batch beside the recorded one
+        self.noise = 0.0
 
     def prepare(
         self, obs: ObsArray, actions: np.ndarray, returns: np.ndarray | None = None
@@ -269,7 +269,7 @@ class Cloner:
         max_grad_norm: float | None,
     ) -> float:
         """One pass over the training set; the mean loss (one device sync per epoch). With a
-        teacher, each batch trains as recorded and with ``copies`` perturbed copies, on the
+        teacher, each batch trains as recorded and with ``PERTURBED_COPIES`` perturbed copies, on the
         teacher's actions."""
         self.policy.set_training_mode(True)
         losses, sizes = [], []
@@ -277,7 +277,7 @@ class Cloner:
             if self.teacher is not None:
                 assert isinstance(obs, th.Tensor)  # teacher_skipped: vector observations only
                 clean = obs.float()
-                perturbed = [self.teacher.perturb(clean, self.noise, self.generator) for _ in range(self.copies)]
+                perturbed = [self.teacher.perturb(clean, self.noise, self.generator) for _ in range(PERTURBED_COPIES)]
                 rows = th.cat([clean, *perturbed])
                 loss = self.bc.loss(rows, self.teacher.targets(rows))
             else:

@@ -301,8 +301,8 @@ def pretrain(
         for epoch in _progress(n_epochs, progress_bar, "pretrain: teacher"):
             update_learning_rate(optimizer, schedule(1.0 - epoch / n_epochs))
             teacher_loss = cloner.teacher_epoch(teacher, optimizer)
-        cloner.teacher, cloner.noise, cloner.copies = teacher, noise, PERTURBED_COPIES
-        logger.record("pretrain/ensemble", f"{teachers} teachers, noise {noise}, perturbed copies {cloner.copies}")
+        cloner.teacher, cloner.noise = teacher, noise
+        logger.record("pretrain/ensemble", f"{teachers} teachers, noise {noise}, perturbed copies {PERTURBED_COPIES}")
         logger.record("pretrain/teacher_loss", teacher_loss)
     optimizer = th.optim.Adam(parameters, lr=schedule(1.0), eps=adam_epsilon)
     interval = val_interval or max(1, n_epochs // 10)
