@@ -100,8 +100,9 @@ demonstrations' states only (seeds 0-1 collapsed: 3,671 and 2,490 at 20k from cl
 (seed 0, mean of the ten points after the clone over the clone; README "Fine-tuning a clone"): 3
 gives 0.87 on HalfCheetah SAC against 0.94 at 10; 30 gives 0.95 there and 0.88 on Walker2d TD3
 against 0.99. A conservative critic in place of a firmer pull (CQL's penalty on the actor's own
-actions against the stored ones, weight 5, every critic step) left HalfCheetah SAC at 0.94 and
-dropped Walker2d TD3 to 0.82 (0.52 at its lowest point), so it is not offered."""
+actions against the stored ones, weight 5, every critic step; seed 0, on later clones where the
+defaults were not rerun) gave 0.94 on HalfCheetah SAC and 0.82 on Walker2d TD3 (0.52 at its lowest
+point), so it is not offered."""
 ACTOR_STD = 0.1
 """Starting standard deviation (before the tanh) of a stochastic clone's actions (SAC, TQC,
 CrossQ). Behaviour cloning trains the deterministic action only; the untrained ``log_std`` head of
