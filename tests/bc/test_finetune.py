@@ -8,7 +8,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 
 from sb3_expert import pretrain
 from sb3_expert.bc.batches import discounted_returns
-from sb3_expert.bc.finetune import ActorHook, prepare_finetuning
+from sb3_expert.bc.finetune import ACTION_NOISE, ACTOR_STD, ActorHook, prepare_finetuning
 from sb3_expert.bc.replay import DemoReplayBuffer
 from tests.helpers import expert_demos, needs_fixtures, with_rewards
 
@@ -37,12 +37,13 @@ def test_prepare_fits_the_critic_and_keeps_the_actor(algo, demos):
     hook = prepare_finetuning(model, demos, critic_steps=200, bc_weight=1.0, actor_delay=10)
     np.testing.assert_array_equal(_actions(model, demos.obs), actions)
     for key, value in model.actor.state_dict().items():
-        if key.startswith("log_std."):  # SAC: the spread set to 0.1 (bias log 0.1, no weights)
-            assert th.equal(value, th.full_like(value, np.log(0.1) if key.endswith("bias") else 0.0)), key
+        if key.startswith("log_std."):  # SAC: the spread set to ACTOR_STD (bias log ACTOR_STD, no weights)
+            assert th.equal(value, th.full_like(value, np.log(ACTOR_STD) if key.endswith("bias") else 0.0)), key
         else:
             assert th.equal(value, actor[key]), key
     if algo is TD3:  # a deterministic actor gets exploration noise, the stochastic one has its own
-        assert isinstance(model.action_noise, NormalActionNoise) and np.allclose(model.action_noise._sigma, 0.1)
+        assert isinstance(model.action_noise, NormalActionNoise)
+        assert np.allclose(model.action_noise._sigma, ACTION_NOISE)
     else:
         assert model.action_noise is None
     assert any(not th.equal(a, b) for a, b in zip(critic_before, model.critic.parameters()))
