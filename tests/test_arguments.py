@@ -124,7 +124,8 @@ def test_learning_entry_points_refuse_bad_arguments(demos_path):
         SAC("MlpPolicy", venv, replay_buffer_class=DemoReplayBuffer)
     with pytest.raises(ArgumentValueError, match="n_envs: expected an integer >= 1, got 0"):
         DemoReplayBuffer(100, venv.observation_space, venv.action_space, n_envs=0, demonstrations=demos_path)
-    pretrain(model, demos_path, n_epochs=1, logger=configure(None, []))  # an SB3 logger is taken
+    # an SB3 logger is taken (a short critic fit: its 10,000 default steps took 40 s here)
+    pretrain(model, demos_path, n_epochs=1, logger=configure(None, []), finetune_kwargs={"critic_steps": 100})
 
 
 @pytest.mark.parametrize("name", ["env", "eval_env"])
