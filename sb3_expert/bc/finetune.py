@@ -20,7 +20,8 @@ cloning by default when the demonstrations have rewards (``finetune=False`` turn
 3. **No random warm-up**: ``learning_starts`` set to 0, so ``learn()`` acts with the clone from its
    first step.
 4. **Demonstrations kept**: the replay buffer becomes a :class:`~sb3_expert.bc.replay.DemoReplayBuffer`
-   that draws ``demo_fraction`` of every batch from them.
+   that draws ``demo_fraction`` of every batch from them (with SB3's n-step returns when the model
+   has them, ``SAC(..., n_steps=3)``: the critic fit too).
 5. **Actor held, then tied** (:class:`ActorHook`): the actor's first ``actor_delay`` updates run at
    a learning rate of 0 (its optimizer's moments warm up, nothing moves); two terms join its
    gradient, both scaled by the critic's mean ``|Q|`` as TD3+BC does: ``anchor`` times the squared
@@ -48,7 +49,7 @@ import numpy as np
 import torch as th
 import torch.nn.functional as F
 from gymnasium import spaces
-from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
+from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
@@ -377,8 +378,8 @@ def check_finetuning_args(
 
 def mixable(buffer: Any) -> bool:
     """Whether a :class:`~sb3_expert.bc.replay.DemoReplayBuffer` can stand for ``buffer``: SB3's plain
-    buffers can, ``HerReplayBuffer`` or a user's own class cannot."""
-    return type(buffer) in (ReplayBuffer, DictReplayBuffer) or isinstance(buffer, DemoReplayBuffer)
+    and n-step buffers can, ``HerReplayBuffer`` or a user's own class cannot."""
+    return type(buffer) in (ReplayBuffer, DictReplayBuffer, NStepReplayBuffer) or isinstance(buffer, DemoReplayBuffer)
 
 
 def check_replay_buffer(model: Any, demo_fraction: Any) -> None:
@@ -458,7 +459,13 @@ def prepare_finetuning(
     check_logger(logger)
     record: Callable[[str, Any], None] = logger.record if logger is not None else (lambda key, value: None)
     buffer = model.replay_buffer
-    demonstrations = demonstration_buffer(dataset, buffer.observation_space, buffer.action_space, model.device)
+    # n-step returns (SB3's NStepReplayBuffer, ``n_steps`` > 1) for the critic fit and the mixing as online
+    n_steps, gamma = getattr(buffer, "n_steps", 1), getattr(buffer, "gamma", model.gamma)
+    demonstrations = demonstration_buffer(
+        dataset, buffer.observation_space, buffer.action_space, model.device, n_steps, gamma
+    )
+    if n_steps > 1:
+        record("pretrain/n_steps", n_steps)
     if ent_coef is not None and getattr(model, "log_ent_coef", None) is not None:
         with th.no_grad():
             model.log_ent_coef.fill_(math.log(max(float(ent_coef), 1e-8)))
@@ -496,6 +503,8 @@ def prepare_finetuning(
             handle_timeout_termination=buffer.handle_timeout_termination,
             demonstrations=demonstrations,
             demo_fraction=float(demo_fraction),
+            n_steps=n_steps,
+            gamma=gamma,
         )
         _copy_online(buffer, mixing)
         model.replay_buffer = mixing

@@ -11,17 +11,18 @@ stored channels first when the buffer's space is (as under ``VecTransposeImage``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
+from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.vec_env import VecNormalize, VecTransposeImage
 
-from sb3_expert.arguments import check_count
+from sb3_expert.arguments import check_count, check_number
 from sb3_expert.data.demonstrations import Demonstrations
 from sb3_expert.data.io import as_demonstrations
 from sb3_expert.data.obs import ObsArray, take
@@ -140,14 +141,45 @@ def fill_replay_buffer(model: OffPolicyAlgorithm, dataset: Any) -> int:
     return n
 
 
+def check_n_steps(
+    n_steps: Any, gamma: Any, observation_space: spaces.Space, optimize_memory_usage: bool = False
+) -> None:
+    """``n_steps`` and ``gamma`` as SB3's ``NStepReplayBuffer`` takes them, for this buffer.
+
+    :raises ArgumentValueError: naming the argument, what was expected and what was given
+    """
+    check_count("n_steps", n_steps)
+    check_number("gamma", gamma, 0.0, 1.0)
+    if n_steps > 1 and isinstance(observation_space, spaces.Dict):
+        raise ArgumentValueError(
+            f"n_steps: SB3's n-step returns do not support Dict observations, got n_steps={n_steps}"
+        )
+    if n_steps > 1 and optimize_memory_usage:
+        raise ArgumentValueError(
+            f"n_steps: SB3's n-step returns do not support optimize_memory_usage=True, got n_steps={n_steps}"
+        )
+
+
 def demonstration_buffer(
-    dataset: Any, observation_space: spaces.Space, action_space: spaces.Space, device: th.device | str = "auto"
+    dataset: Any,
+    observation_space: spaces.Space,
+    action_space: spaces.Space,
+    device: th.device | str = "auto",
+    n_steps: int = 1,
+    gamma: float = 0.99,
 ) -> ReplayBuffer | DictReplayBuffer:
-    """An SB3 replay buffer (one env column) holding exactly the transitions of ``dataset``, full."""
+    """An SB3 replay buffer (one env column) holding exactly the transitions of ``dataset``, full;
+    SB3's ``NStepReplayBuffer`` (returns over ``n_steps`` rewards discounted by ``gamma``) when
+    ``n_steps > 1``."""
+    check_n_steps(n_steps, gamma, observation_space)
     rows = buffer_rows(as_demonstrations(dataset, "demonstrations"), observation_space, action_space)
     n = len(rows.actions)
-    cls = DictReplayBuffer if isinstance(observation_space, spaces.Dict) else ReplayBuffer
-    buffer = cls(n, observation_space, action_space, device=device, n_envs=1)  # type: ignore[arg-type]
+    buffer: ReplayBuffer | DictReplayBuffer
+    if n_steps > 1:
+        buffer = NStepReplayBuffer(n, observation_space, action_space, device=device, n_steps=n_steps, gamma=gamma)
+    else:
+        cls = DictReplayBuffer if isinstance(observation_space, spaces.Dict) else ReplayBuffer
+        buffer = cls(n, observation_space, action_space, device=device, n_envs=1)  # type: ignore[arg-type]
     for field, value in (("observations", rows.obs), ("next_observations", rows.next_obs)):
         if isinstance(value, dict):
             for key, leaf in value.items():
@@ -180,9 +212,18 @@ class DemoReplayBuffer(ReplayBuffer):
     demonstrations="demos.h5"))``, or let :func:`~sb3_expert.pretrain` install it. It pickles with
     its demonstrations, so ``save_replay_buffer`` / ``load_replay_buffer`` keep them.
 
+    With ``n_steps > 1`` it samples as SB3's ``NStepReplayBuffer`` does (what ``SAC(..., n_steps=3)``
+    sets up), online rows and demonstrations alike: the reward is the return over up to ``n_steps``
+    steps discounted by ``gamma``, cut at an episode's end, and the batch's ``discounts`` say how far
+    to discount the bootstrap.
+
     :param demonstrations: a path (``.npz``/``.h5``), a :class:`Demonstrations`, an in-memory
-        :class:`ExpertDataset`, or an SB3 replay buffer already holding them
+        :class:`ExpertDataset`, or an SB3 replay buffer already holding them (an ``NStepReplayBuffer``
+        of the same ``n_steps`` and ``gamma`` when ``n_steps > 1``)
     :param demo_fraction: share of each batch from the demonstrations; 0.5 by default, as RLPD
+    :param n_steps: steps of the n-step returns, as SB3's ``NStepReplayBuffer``; 1: one-step
+        transitions, as SB3's ``ReplayBuffer``
+    :param gamma: the discount of the n-step returns (the model's ``gamma``)
     """
 
     def __init__(
@@ -197,6 +238,8 @@ class DemoReplayBuffer(ReplayBuffer):
         *,
         demonstrations: Any = None,
         demo_fraction: float = DEMO_FRACTION,
+        n_steps: int = 1,
+        gamma: float = 0.99,
     ) -> None:
         if demonstrations is None:
             raise ArgumentTypeError(
@@ -210,6 +253,16 @@ class DemoReplayBuffer(ReplayBuffer):
             or not 0 <= demo_fraction <= 1
         ):
             raise ArgumentValueError(f"demo_fraction: expected a number in [0, 1], got {demo_fraction!r}")
+        check_n_steps(n_steps, gamma, observation_space, optimize_memory_usage)
+        if isinstance(demonstrations, ReplayBuffer) and (
+            getattr(demonstrations, "n_steps", 1),
+            getattr(demonstrations, "gamma", gamma),
+        ) != (n_steps, gamma):
+            raise ArgumentValueError(
+                f"demonstrations: a {type(demonstrations).__name__} with n_steps="
+                f"{getattr(demonstrations, 'n_steps', 1)}, gamma={getattr(demonstrations, 'gamma', None)}; "
+                f"expected n_steps={n_steps}, gamma={gamma} as given here"
+            )
         super().__init__(
             buffer_size,
             observation_space,
@@ -220,10 +273,18 @@ class DemoReplayBuffer(ReplayBuffer):
             handle_timeout_termination=handle_timeout_termination,
         )
         self.demo_fraction = float(demo_fraction)
+        self.n_steps, self.gamma = int(n_steps), float(gamma)
         if isinstance(demonstrations, ReplayBuffer):
             self.demonstrations = demonstrations
         else:
-            self.demonstrations = demonstration_buffer(demonstrations, observation_space, action_space, self.device)
+            self.demonstrations = demonstration_buffer(
+                demonstrations, observation_space, action_space, self.device, self.n_steps, self.gamma
+            )
+
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> Any:
+        if self.n_steps == 1:
+            return super()._get_samples(batch_inds, env)
+        return _N_STEP_SAMPLES(self, batch_inds, env)
 
     def n_demo(self, batch_size: int) -> int:
         """How many of ``batch_size`` rows come from the demonstrations."""
@@ -239,6 +300,10 @@ class DemoReplayBuffer(ReplayBuffer):
         if len(parts) == 1:
             return parts[0]
         return type(parts[0])(*(_cat(list(fields)) for fields in zip(*parts)))
+
+
+_N_STEP_SAMPLES: Callable[..., Any] = NStepReplayBuffer._get_samples
+"""SB3's n-step sampling: it reads only what every ``ReplayBuffer`` has, and ``n_steps``, ``gamma``."""
 
 
 class DictDemoReplayBuffer(DemoReplayBuffer, DictReplayBuffer):

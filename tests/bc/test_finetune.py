@@ -123,6 +123,22 @@ def test_pretrain_prepares_fine_tuning_by_default_when_there_are_rewards(demos):
     assert model.log_ent_coef.exp().item() == pytest.approx(0.01)
 
 
+@pytest.mark.parametrize("algo", [SAC, TD3])
+def test_an_n_step_model_is_prepared_with_n_step_demonstrations(algo, demos):
+    """SB3's ``n_steps=3`` gives an ``NStepReplayBuffer``, which ``pretrain`` left as it was (no
+    demonstrations kept, no fine-tuning prepared); now the mixing buffer and the critic fit use the
+    model's n-step returns."""
+    model = algo("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), n_steps=3, gamma=0.95, seed=0)
+    pretrain(model, demos, n_epochs=1, ensemble=0, finetune_kwargs={"critic_steps": 20})
+    buffer = model.replay_buffer
+    assert isinstance(buffer, DemoReplayBuffer) and (buffer.n_steps, buffer.gamma) == (3, 0.95)
+    assert (buffer.demonstrations.n_steps, buffer.demonstrations.gamma) == (3, 0.95)
+    assert model.learning_starts == 0  # prepared
+    assert buffer.sample(8).discounts.max() == pytest.approx(0.95**3)
+    model.learn(30)
+    assert buffer.size() == 30
+
+
 def test_bad_finetune_arguments_change_nothing(demos):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
     weights = [p.clone() for p in model.policy.parameters()]

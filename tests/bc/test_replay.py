@@ -138,3 +138,61 @@ def test_demo_buffer_bad_input():
         DemoReplayBuffer(10, model.observation_space, model.action_space, demonstrations=demos)
     with pytest.raises(TypeError, match="demonstrations"):
         DemoReplayBuffer(10, model.observation_space, model.action_space, demonstrations=[1, 2])
+
+
+def test_demo_buffer_n_step_returns_as_sb3():
+    """With ``n_steps`` (what ``SAC(..., n_steps=3)`` sets up) both parts sample as SB3's
+    ``NStepReplayBuffer``: returns over 3 steps, cut at the episodes' ends."""
+    demos = expert_demos("Pendulum-v1", 2)  # 2 x 200 steps, truncated
+    reference = SAC("MlpPolicy", "Pendulum-v1", buffer_size=1000, n_steps=3, gamma=0.9, seed=0)
+    fill_replay_buffer(reference, demos)
+    kwargs = {"demonstrations": demos, "n_steps": 3, "gamma": 0.9}
+    model = SAC(
+        "MlpPolicy",
+        "Pendulum-v1",
+        buffer_size=1000,
+        replay_buffer_class=DemoReplayBuffer,
+        seed=0,
+        replay_buffer_kwargs=kwargs,
+        gamma=0.9,
+    )
+    fill_replay_buffer(model, demos)  # the same rows as online data too
+    buffer, rows = model.replay_buffer, np.arange(400)
+    expected = reference.replay_buffer._get_samples(rows)
+    for part in (buffer.demonstrations, buffer):
+        got = part._get_samples(rows)
+        for name in ("observations", "actions", "next_observations", "dones", "rewards", "discounts"):
+            np.testing.assert_allclose(getattr(got, name), getattr(expected, name), rtol=1e-6, err_msg=name)
+    r = demos.rewards
+    np.testing.assert_allclose(
+        expected.rewards[[0, 198, 199], 0], [r[0] + 0.9 * r[1] + 0.81 * r[2], r[198] + 0.9 * r[199], r[199]], rtol=1e-5
+    )
+    np.testing.assert_allclose(expected.discounts[[0, 198, 199], 0], [0.729, 0.81, 0.9], rtol=1e-6)
+    assert expected.dones.sum() == 0  # truncations bootstrap
+    sample = buffer.sample(64)
+    assert sample.discounts.shape == (64, 1) and sample.rewards.shape == (64, 1)
+    model.learn(10)
+
+
+def test_demo_buffer_n_step_bad_input():
+    from gymnasium import spaces
+
+    from sb3_expert.bc.replay import DictDemoReplayBuffer, demonstration_buffer
+    from tests.helpers import make_demos
+
+    demos = expert_demos("Pendulum-v1", 1)
+    model = SAC("MlpPolicy", "Pendulum-v1", buffer_size=10)
+    space, actions = model.observation_space, model.action_space
+    with pytest.raises(ValueError, match="n_steps: expected an integer >= 1, got 0"):
+        DemoReplayBuffer(10, space, actions, demonstrations=demos, n_steps=0)
+    with pytest.raises(ValueError, match="gamma: expected"):
+        DemoReplayBuffer(10, space, actions, demonstrations=demos, n_steps=3, gamma=1.5)
+    with pytest.raises(ValueError, match="n_steps: SB3's n-step returns do not support optimize_memory_usage"):
+        DemoReplayBuffer(10, space, actions, demonstrations=demos, n_steps=3, optimize_memory_usage=True)
+    one_step = demonstration_buffer(demos, space, actions)
+    with pytest.raises(ValueError, match="demonstrations: a ReplayBuffer with n_steps=1.*expected n_steps=3"):
+        DemoReplayBuffer(10, space, actions, demonstrations=one_step, n_steps=3)
+    obs_space = spaces.Dict({"a": spaces.Box(-1, 1, (3,), np.float32)})
+    act_space = spaces.Box(-2, 2, (2,), np.float32)
+    with pytest.raises(ValueError, match="n_steps: SB3's n-step returns do not support Dict observations"):
+        DictDemoReplayBuffer(10, obs_space, act_space, demonstrations=make_demos(obs_space, act_space, [5]), n_steps=2)
