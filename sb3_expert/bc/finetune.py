@@ -58,9 +58,15 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import obs_as_tensor
 
-from sb3_expert.arguments import check_logger, check_number
+from sb3_expert.arguments import check_count, check_logger, check_number
 from sb3_expert.bc.losses import loss_for, stochastic_actor
-from sb3_expert.bc.replay import DEMO_FRACTION, DemoReplayBuffer, demo_buffer_class, demonstration_buffer
+from sb3_expert.bc.replay import (
+    DEMO_FRACTION,
+    DemoReplayBuffer,
+    check_n_steps,
+    demo_buffer_class,
+    demonstration_buffer,
+)
 from sb3_expert.errors import ArgumentTypeError
 
 __all__ = ["ActorHook", "PolicyAnchor", "can_anchor", "can_finetune", "prepare_finetuning", "prepare_policy_gradient"]
@@ -348,8 +354,16 @@ def check_finetuning_args(
     actor_std: Any = ACTOR_STD,
     actor_lr: Any = ACTOR_LR,
     target_entropy: Any = TARGET_ENTROPY,
+    n_steps: Any = None,
 ) -> None:
     """Raise (naming the argument) for anything :func:`prepare_finetuning` would refuse."""
+    if n_steps is not None:
+        check_count("n_steps", n_steps)
+        if demo_fraction is None:
+            raise ArgumentTypeError(
+                f"n_steps: given ({n_steps}) with demo_fraction=None; the n-step returns come from the "
+                "DemoReplayBuffer that demo_fraction installs"
+            )
     if isinstance(target_entropy, str):
         if target_entropy != "clone":
             raise ArgumentTypeError(f"target_entropy: expected a number, 'clone' or None, got {target_entropy!r}")
@@ -382,9 +396,14 @@ def mixable(buffer: Any) -> bool:
     return type(buffer) in (ReplayBuffer, DictReplayBuffer, NStepReplayBuffer) or isinstance(buffer, DemoReplayBuffer)
 
 
-def check_replay_buffer(model: Any, demo_fraction: Any) -> None:
-    """Raise when ``demo_fraction`` asks for a demonstration buffer in place of one it cannot stand for."""
+def check_replay_buffer(model: Any, demo_fraction: Any, n_steps: Any = None) -> None:
+    """Raise when ``demo_fraction`` asks for a demonstration buffer in place of one it cannot stand
+    for, or ``n_steps`` for n-step returns the model's buffer cannot give."""
     buffer = model.replay_buffer
+    if n_steps is not None:
+        check_n_steps(
+            n_steps, getattr(buffer, "gamma", model.gamma), buffer.observation_space, buffer.optimize_memory_usage
+        )
     if demo_fraction is not None and not mixable(buffer):
         raise ArgumentTypeError(
             f"demo_fraction: the model's {type(buffer).__name__} cannot be replaced by a DemoReplayBuffer "
@@ -408,6 +427,7 @@ def prepare_finetuning(
     actor_std: float | None = ACTOR_STD,
     actor_lr: float | None = ACTOR_LR,
     target_entropy: float | str | None = TARGET_ENTROPY,
+    n_steps: int | None = None,
     logger: Any = None,
 ) -> ActorHook | None:
     """Make a behaviour-cloned off-policy model ready for ``learn()`` (see the module docstring).
@@ -434,6 +454,10 @@ def prepare_finetuning(
     :param target_entropy: the entropy target of a model with ``ent_coef="auto"``: ``"clone"``, the
         clone's own entropy on the demonstrations (``-log pi`` of its sampled actions, after
         ``actor_std``), or a number; None keeps the model's (SB3's: minus the action dimension)
+    :param n_steps: n-step returns for the critic from now on (its fit included), as SB3's
+        ``NStepReplayBuffer`` computes them (discounted by the model's ``gamma``), for the online data
+        and the demonstrations; the model's ``n_steps`` is set to it. None keeps the model's (1
+        unless it was made with ``n_steps``)
     :param logger: an SB3 logger recording what changed (``pretrain/...``)
     :return: the :class:`ActorHook` installed, or None
     """
@@ -454,18 +478,19 @@ def prepare_finetuning(
         actor_std=actor_std,
         actor_lr=actor_lr,
         target_entropy=target_entropy,
+        n_steps=n_steps,
     )
-    check_replay_buffer(model, demo_fraction)
+    check_replay_buffer(model, demo_fraction, n_steps)
     check_logger(logger)
     record: Callable[[str, Any], None] = logger.record if logger is not None else (lambda key, value: None)
     buffer = model.replay_buffer
-    # n-step returns (SB3's NStepReplayBuffer, ``n_steps`` > 1) for the critic fit and the mixing as online
-    n_steps, gamma = getattr(buffer, "n_steps", 1), getattr(buffer, "gamma", model.gamma)
+    n_steps, gamma = _returns(model, n_steps)
     demonstrations = demonstration_buffer(
         dataset, buffer.observation_space, buffer.action_space, model.device, n_steps, gamma
     )
-    if n_steps > 1:
-        record("pretrain/n_steps", n_steps)
+    if n_steps != getattr(model, "n_steps", 1) or n_steps > 1:
+        model.n_steps = int(n_steps)
+        record("pretrain/n_steps", int(n_steps))
     if ent_coef is not None and getattr(model, "log_ent_coef", None) is not None:
         with th.no_grad():
             model.log_ent_coef.fill_(math.log(max(float(ent_coef), 1e-8)))
@@ -520,6 +545,14 @@ def prepare_finetuning(
         record("pretrain/actor_lr", float(actor_lr))
     record("pretrain/actor_delay", int(actor_delay))
     return ActorHook(model, demonstrations, int(actor_delay), bc_weight, int(bc_decay), anchor, actor_lr)
+
+
+def _returns(model: Any, n_steps: int | None) -> tuple[int, float]:
+    """The n-step returns' ``n_steps`` and ``gamma`` for the critic fit and the mixing buffer: those
+    asked for (checked by :func:`check_replay_buffer`), or the buffer's own (SB3's
+    ``NStepReplayBuffer``; 1 for its one-step buffers)."""
+    buffer = model.replay_buffer
+    return getattr(buffer, "n_steps", 1) if n_steps is None else n_steps, getattr(buffer, "gamma", model.gamma)
 
 
 def _clone_entropy(model: Any, demonstrations: ReplayBuffer) -> float:

@@ -397,6 +397,8 @@ def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Dem
         skipped = _finetune_skipped(model, demos, fraction)
         if skipped and kwargs:
             warnings.warn(f"finetune_kwargs ignored: {skipped}; finetune=True insists", stacklevel=3)
+        if not skipped:
+            check_replay_buffer(model, fraction, kwargs.get("n_steps"))
         return not skipped
     if not can_finetune(model):
         raise ArgumentTypeError(
@@ -406,7 +408,7 @@ def _finetune_wanted(model: Any, finetune: Any, finetune_kwargs: Any, demos: Dem
         )
     if demos is None:
         raise ArgumentTypeError("finetune: the demonstrations must be in memory (ExpertDataset(in_memory=True))")
-    check_replay_buffer(model, fraction)
+    check_replay_buffer(model, fraction, kwargs.get("n_steps"))
     return True
 
 

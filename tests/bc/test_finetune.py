@@ -139,6 +139,24 @@ def test_an_n_step_model_is_prepared_with_n_step_demonstrations(algo, demos):
     assert buffer.size() == 30
 
 
+def test_n_step_returns_asked_of_a_one_step_model(demos):
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
+    pretrain(model, demos, n_epochs=1, ensemble=0, finetune=False)
+    weights = [p.clone() for p in model.critic.parameters()]
+    for kwargs, error, message in [
+        ({"n_steps": 0}, ValueError, "n_steps: expected an integer >= 1, got 0"),
+        ({"n_steps": 3, "demo_fraction": None}, TypeError, "n_steps: given \\(3\\) with demo_fraction=None"),
+    ]:
+        with pytest.raises(error, match=message):
+            prepare_finetuning(model, demos, critic_steps=20, **kwargs)
+    assert all(th.equal(a, b) for a, b in zip(weights, model.critic.parameters())) and model.learning_starts == 100
+    prepare_finetuning(model, demos, critic_steps=20, n_steps=3)
+    buffer = model.replay_buffer
+    assert model.n_steps == 3 and buffer.n_steps == 3 and buffer.demonstrations.n_steps == 3
+    assert buffer.sample(8).discounts.max() == pytest.approx(model.gamma**3)
+    model.learn(20)
+
+
 def test_bad_finetune_arguments_change_nothing(demos):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
     weights = [p.clone() for p in model.policy.parameters()]
