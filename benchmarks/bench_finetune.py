@@ -38,9 +38,9 @@ the weights are put back and the run goes on as without them), and the ratio of 
 the mean of itself and its copies, is printed beside the plain one.
 
 Run: ``python benchmarks/bench_finetune.py [--tasks HalfCheetah-v5/SAC ...] [--seeds 0 1 2]``
-(the full table: over 4 hours on 2 cores; two of the MuJoCo off-policy tasks, ``--variants finetune``,
-3 seeds, 30 evaluation episodes: 38 minutes; ``--tasks 'HalfCheetah-v5/PPO 256x256' 'Walker2d-v5/PPO
-256x256' --variants pretrain``: 16 minutes).
+(the full table: over 4 hours on 2 cores; one MuJoCo off-policy run, ``--variants finetune``, 30
+evaluation episodes, 4 copies: 22-27 minutes on one of 2 busy cores, 8 of them the copies;
+``--tasks 'HalfCheetah-v5/PPO 256x256' 'Walker2d-v5/PPO 256x256' --variants pretrain``: 16 minutes).
 """
 
 from __future__ import annotations
