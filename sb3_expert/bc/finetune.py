@@ -104,7 +104,7 @@ demonstrations' states only (seeds 0-1 collapsed: 3,671 and 2,490 at 20k from cl
 7,899), an advantage-weighted pull towards the replay buffer's actions after the hold (AWAC's loss,
 10 x the mean ``|Q|``: 2,201 and 3,601), and the anchor extended to the actor's ``log_std`` (seeds
 0-3: 0.90 / 0.96 against 1.00 at 20k for the defaults on the same seeds). With today's clones
-(seed 0, mean of the ten points after the clone over the clone; README "Fine-tuning a clone"): 3
+(seed 0, mean of the ten points after the clone over the clone; docs/FINETUNING.md): 3
 gives 0.87 on HalfCheetah SAC against 0.94 at 10; 30 gives 0.95 there and 0.88 on Walker2d TD3
 against 0.99. A conservative critic in place of a firmer pull (CQL's penalty on the actor's own
 actions against the stored ones, weight 5, every critic step; seed 0, on later clones where the
