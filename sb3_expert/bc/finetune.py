@@ -73,6 +73,10 @@ __all__ = ["ActorHook", "PolicyAnchor", "can_anchor", "can_finetune", "prepare_f
 
 CRITIC_STEPS = 10_000
 """Gradient steps of the critic fit (batches of the model's ``batch_size``)."""
+CRITIC_TAU: float | None = None
+"""Soft update coefficient of the target networks during the critic fit only; None: the model's
+``tau`` (SB3's 0.005). See :func:`fit_critic` for why a fit at 0.005 stops far short of the
+clone's values."""
 BC_WEIGHT = 1.0
 """Starting weight of the behaviour-cloning term, relative to the critic's mean ``|Q|`` (TD3+BC's
 ``1 / alpha``: 0.4)."""
@@ -162,13 +166,17 @@ def _inert() -> th.optim.Optimizer:
 
 
 @contextlib.contextmanager
-def _policy_evaluation(model: Any, demonstrations: ReplayBuffer) -> Iterator[Logger]:
+def _policy_evaluation(model: Any, demonstrations: ReplayBuffer, tau: float | None = None) -> Iterator[Logger]:
     """While inside, ``model.train()`` fits the critic(s) on ``demonstrations`` only: the actor's and
-    the entropy coefficient's optimizers update nothing, and what ``train()`` logs goes to the
-    yielded logger. Everything is put back on exit (the actor's gradients cleared)."""
+    the entropy coefficient's optimizers update nothing, the target networks move by ``tau`` (None:
+    the model's), and what ``train()`` logs goes to the yielded logger. Everything is put back on
+    exit (the actor's gradients cleared)."""
     saved = {
-        name: getattr(model, name, None) for name in ("replay_buffer", "ent_coef_optimizer", "_logger", "_n_updates")
+        name: getattr(model, name, None)
+        for name in ("replay_buffer", "ent_coef_optimizer", "_logger", "_n_updates", "tau")
     }
+    if tau is not None:
+        model.tau = float(tau)
     actor_optimizer = model.actor.optimizer
     logger = Logger(folder=None, output_formats=[])
     model.replay_buffer = demonstrations
@@ -191,13 +199,23 @@ def _policy_evaluation(model: Any, demonstrations: ReplayBuffer) -> Iterator[Log
             model.log_ent_coef.grad = None
 
 
-def fit_critic(model: Any, demonstrations: ReplayBuffer, gradient_steps: int) -> float:
+def fit_critic(model: Any, demonstrations: ReplayBuffer, gradient_steps: int, tau: float | None = None) -> float:
     """Policy evaluation of the clone on the demonstrations, with the algorithm's own ``train()``.
 
+    Each target update moves the target networks ``tau`` of the way, so ``gradient_steps`` steps
+    make about ``gradient_steps * tau / target_interval`` Bellman backups (``target_interval``:
+    TD3's ``policy_delay``, 2; SAC's ``target_update_interval``, 1), and the values reach about
+    ``1 - gamma ** backups`` of the clone's. At SB3's 0.005, 10,000 steps give SAC 50 backups
+    (0.39 of the values at ``gamma=0.99``) and TD3 25 (0.22): measured on the seed-0 clones,
+    the mean ``Q`` of the evaluation episodes' steps was 310 against a discounted return of 739 on
+    HalfCheetah SAC, 87 against 440 on Walker2d TD3.
+
+    :param tau: the target networks' soft update coefficient while fitting (the model's ``tau``
+        is put back after); None: the model's
     :return: the critic loss of the last 1,000 steps (mean)
     """
     loss = math.nan
-    with _policy_evaluation(model, demonstrations) as logger:
+    with _policy_evaluation(model, demonstrations, tau) as logger:
         done = 0
         while done < gradient_steps:
             chunk = min(1000, gradient_steps - done)
@@ -343,6 +361,7 @@ def _remove_hook(optimizer: th.optim.Optimizer) -> None:
 
 def check_finetuning_args(
     critic_steps: Any = CRITIC_STEPS,
+    critic_tau: Any = CRITIC_TAU,
     ent_coef: Any = ENT_COEF,
     demo_fraction: Any = DEMO_FRACTION,
     bc_weight: Any = BC_WEIGHT,
@@ -370,6 +389,8 @@ def check_finetuning_args(
     elif target_entropy is not None:
         check_number("target_entropy", target_entropy, -math.inf)
     check_number("critic_steps", critic_steps, 0, whole=True)
+    if critic_tau is not None:
+        check_number("critic_tau", critic_tau, 1e-12, 1)
     check_number("bc_decay", bc_decay, 1, whole=True)
     check_number("actor_delay", actor_delay, 0, whole=True)
     if learning_starts is not None:
@@ -416,6 +437,7 @@ def prepare_finetuning(
     dataset: Any,
     *,
     critic_steps: int = CRITIC_STEPS,
+    critic_tau: float | None = CRITIC_TAU,
     ent_coef: float | None = ENT_COEF,
     demo_fraction: float | None = DEMO_FRACTION,
     bc_weight: float | Schedule | None = BC_WEIGHT,
@@ -435,6 +457,8 @@ def prepare_finetuning(
     :param model: SAC, TD3, DDPG, TQC, CrossQ (any off-policy model with ``actor`` and ``critic``)
     :param dataset: the demonstrations (a path, :class:`Demonstrations` or in-memory ``ExpertDataset``)
     :param critic_steps: gradient steps of the critic fit; 0 skips it
+    :param critic_tau: the target networks' soft update coefficient during the critic fit (see
+        :func:`fit_critic`); None: the model's ``tau``
     :param ent_coef: starting entropy coefficient for ``ent_coef="auto"`` models; None keeps SB3's
     :param demo_fraction: install a :class:`~sb3_expert.bc.replay.DemoReplayBuffer` drawing this share
         of each batch from the demonstrations (the online data already in the buffer is kept); None
@@ -467,6 +491,7 @@ def prepare_finetuning(
         )
     check_finetuning_args(  # by keyword: a dozen arguments in a row are easy to misorder
         critic_steps=critic_steps,
+        critic_tau=critic_tau,
         ent_coef=ent_coef,
         demo_fraction=demo_fraction,
         bc_weight=bc_weight,
@@ -508,8 +533,9 @@ def prepare_finetuning(
         model.target_entropy = float(target_entropy)
         record("pretrain/target_entropy", float(target_entropy))
     if critic_steps:  # after the spread is set: SAC's targets sample the clone's next actions
-        record("pretrain/critic_loss", fit_critic(model, demonstrations, int(critic_steps)))
+        record("pretrain/critic_loss", fit_critic(model, demonstrations, int(critic_steps), critic_tau))
         record("pretrain/critic_steps", int(critic_steps))
+        record("pretrain/critic_tau", float(model.tau if critic_tau is None else critic_tau))
     if learning_starts is not None:
         model.learning_starts = int(learning_starts)
         record("pretrain/learning_starts", int(learning_starts))

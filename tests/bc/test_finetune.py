@@ -80,6 +80,29 @@ def test_critic_fit_learns_the_returns(demos):
     assert error() < 0.3 * np.mean(np.abs(returns))
 
 
+@pytest.mark.parametrize("algo", [SAC, TD3])
+def test_critic_tau_brings_the_fit_to_its_fixed_point_sooner(algo, demos):
+    """At SB3's tau=0.005 a short fit makes a few Bellman backups only (TD3: one per
+    ``policy_delay`` steps), so its Q stays near where it started; ``critic_tau`` moves the target
+    networks faster during the fit, and the model's tau is put back. Measured by the level of the
+    values (their mean over the demonstrations) against a long fit of the same clone: the clone's
+    own values, which the expert's recorded returns are not."""
+    obs = th.as_tensor(demos.obs)
+
+    def fitted(steps: int, critic_tau: float | None) -> float:
+        model = algo("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0, gamma=0.9, batch_size=64)
+        pretrain(model, demos, n_epochs=2, seed=0, finetune=False)
+        actions = th.as_tensor(model.policy.scale_action(demos.actions), dtype=th.float32)
+        prepare_finetuning(model, demos, critic_steps=steps, critic_tau=critic_tau, bc_weight=None, actor_delay=0)
+        assert model.tau == 0.005
+        with th.no_grad():
+            return float(model.critic(obs, actions)[0].mean())
+
+    reference = fitted(4000, 0.1)
+    gap = {tau: abs(fitted(600, tau) - reference) for tau in (None, 0.1)}
+    assert gap[0.1] < 0.5 * gap[None], (gap, reference)
+
+
 def test_actor_hook_holds_then_anchors(demos):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
     pretrain(model, demos, n_epochs=5, seed=0, finetune=False)
@@ -170,6 +193,9 @@ def test_bad_finetune_arguments_change_nothing(demos):
         ({"action_noise": "x"}, TypeError, "action_noise"),
         ({"actor_std": 0.0}, ValueError, "actor_std"),
         ({"actor_lr": 0.0}, ValueError, "actor_lr"),
+        ({"critic_tau": 0.0}, ValueError, "critic_tau"),
+        ({"critic_tau": 1.5}, ValueError, "critic_tau"),
+        ({"critic_tau": "fast"}, TypeError, "critic_tau"),
         ({"critic_steps": float("inf")}, ValueError, "critic_steps"),  # not Python's OverflowError
         ({"ent_coef": float("inf")}, ValueError, "ent_coef"),
         ({"anchor": float("inf")}, ValueError, "anchor"),
