@@ -393,26 +393,23 @@ def check_finetuning_args(
     elif target_entropy is not None:
         check_number("target_entropy", target_entropy, -math.inf)
     check_number("critic_steps", critic_steps, 0, whole=True)
-    if critic_tau is not None:
-        check_number("critic_tau", critic_tau, 1e-12, 1)
+    check_number("critic_tau", critic_tau, 1e-12, 1, allow_none=True)
+    if critic_tau is not None and not critic_steps:
+        raise ArgumentTypeError(
+            f"critic_tau: given ({critic_tau}) with critic_steps=0; it sets the critic fit's target "
+            "updates, and there is no fit"
+        )
     check_number("bc_decay", bc_decay, 1, whole=True)
     check_number("actor_delay", actor_delay, 0, whole=True)
-    if learning_starts is not None:
-        check_number("learning_starts", learning_starts, 0, whole=True)
-    if ent_coef is not None:
-        check_number("ent_coef", ent_coef, 0)
-    if demo_fraction is not None:
-        check_number("demo_fraction", demo_fraction, 0, 1)
-    if bc_weight is not None and not callable(bc_weight):
-        check_number("bc_weight", bc_weight, 0)
-    if anchor is not None:
-        check_number("anchor", anchor, 0)
-    if action_noise is not None:
-        check_number("action_noise", action_noise, 0)
-    if actor_std is not None:
-        check_number("actor_std", actor_std, 1e-6)
-    if actor_lr is not None:
-        check_number("actor_lr", actor_lr, 1e-12)
+    check_number("learning_starts", learning_starts, 0, whole=True, allow_none=True)
+    check_number("ent_coef", ent_coef, 0, allow_none=True)
+    check_number("demo_fraction", demo_fraction, 0, 1, allow_none=True)
+    if not callable(bc_weight):
+        check_number("bc_weight", bc_weight, 0, allow_none=True)
+    check_number("anchor", anchor, 0, allow_none=True)
+    check_number("action_noise", action_noise, 0, allow_none=True)
+    check_number("actor_std", actor_std, 1e-6, allow_none=True)
+    check_number("actor_lr", actor_lr, 1e-12, allow_none=True)
 
 
 def mixable(buffer: Any) -> bool:

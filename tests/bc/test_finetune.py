@@ -196,6 +196,7 @@ def test_bad_finetune_arguments_change_nothing(demos):
         ({"critic_tau": 0.0}, ValueError, "critic_tau"),
         ({"critic_tau": 1.5}, ValueError, "critic_tau"),
         ({"critic_tau": "fast"}, TypeError, "critic_tau"),
+        ({"critic_tau": 0.05, "critic_steps": 0}, TypeError, "critic_tau: given .* with critic_steps=0"),
         ({"critic_steps": float("inf")}, ValueError, "critic_steps"),  # not Python's OverflowError
         ({"ent_coef": float("inf")}, ValueError, "ent_coef"),
         ({"anchor": float("inf")}, ValueError, "anchor"),
