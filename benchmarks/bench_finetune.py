@@ -35,7 +35,10 @@ copies, mean 8,383, standard deviation 358: 9 of its 30 episodes below 7,000, 1 
 the seed-0 Walker2d TD3 clone 4,020, its copies 3,699 to 4,100, mean 3,945, standard deviation 112).
 So the clone and the last point are also evaluated as ``--copies`` such copies each (4 by default;
 the weights are put back and the run goes on as without them), and the ratio of the two ends, each
-the mean of itself and its copies, is printed beside the plain one.
+the mean of itself and its copies, is printed beside the plain one, with how many of each end's
+episodes fail (return below ``FAILURE``, 0.8, of the demonstrations' mean, counted from random): what
+moves a MuJoCo clone's mean is how many episodes stall or fall, so this count says directly whether
+``learn()`` made them fewer.
 
 Run: ``python benchmarks/bench_finetune.py [--tasks HalfCheetah-v5/SAC ...] [--seeds 0 1 2]``
 (the full table: over 4 hours on 2 cores; one MuJoCo off-policy run, ``--variants finetune``, 30
@@ -76,29 +79,35 @@ TASKS = (
 OFF_POLICY_VARIANTS = ("finetune", "finetune=False", "scratch")
 PPO_VARIANTS = ("pretrain", "finetune=False", "pretrain value_warm_start", "scratch")
 N_DEMOS = 10
+FAILURE = 0.8
+"""An evaluation episode fails when its return is below this share of the demonstrations' mean return
+(both counted from a random policy's): 7,489 on HalfCheetah, where the seed-0 SAC clone's 30 episodes
+either run (8,583 to 9,553) or stall (390 to 6,850)."""
 PERTURBATION = 1e-6
 """Relative size of the weight perturbations of :func:`neighbourhood`: far below one update of
 ``learn()``, yet enough to change which evaluation episodes a MuJoCo clone stalls or falls in."""
 
 
-def record(env_id: str, folder: str) -> tuple[str, float]:
+def record(env_id: str, folder: str) -> tuple[str, float, float]:
     """10 deterministic expert episodes of ``env_id`` into an ``.npz`` in ``folder``; a random
-    policy's mean return (the zero of the ratios)."""
+    policy's mean return (the zero of the ratios); the return below which an episode fails."""
     from stable_baselines3.common.env_util import make_vec_env
 
-    from sb3_expert import generate_expert_traj, load_policy
+    from sb3_expert import generate_expert_traj, load_demonstrations, load_policy
 
     algo, run = EXPERTS[env_id]
     venv = make_vec_env(env_id, n_envs=1, seed=0)
     path = f"{folder}/{env_id}.npz"
     generate_expert_traj(load_policy(algo, venv, path=FIXTURES / run), path, venv, n_episodes=N_DEMOS)
-    return path, random_return(make_vec_env(env_id, n_envs=1, seed=1), 5)
+    zero = random_return(make_vec_env(env_id, n_envs=1, seed=1), 5)
+    expert = float(load_demonstrations(path).episode_returns.mean())
+    return path, zero, zero + FAILURE * (expert - zero)
 
 
-def neighbourhood(model, evaluate, first: float, copies: int, seed: int) -> float:
-    """The mean of ``first`` (the policy's own evaluation) and of ``copies`` evaluations of copies of
-    the policy with every weight multiplied by ``1 + PERTURBATION * N(0, 1)``; the weights are put
-    back exactly and the global random state is not used, so the run goes on as without it."""
+def neighbourhood(model, evaluate, first: np.ndarray, copies: int, seed: int) -> np.ndarray:
+    """The episode returns of ``first`` (the policy's own evaluation) and of ``copies`` evaluations of
+    copies of the policy with every weight multiplied by ``1 + PERTURBATION * N(0, 1)``; the weights
+    are put back exactly and the global random state is not used, so the run goes on as without it."""
     import torch as th
 
     parameters = list(model.policy.parameters())
@@ -113,7 +122,7 @@ def neighbourhood(model, evaluate, first: float, copies: int, seed: int) -> floa
             scores.append(evaluate())
         for parameter, weights in zip(parameters, saved, strict=True):
             parameter.copy_(weights)
-    return float(np.mean(scores))
+    return np.concatenate(scores)
 
 
 def curve(
@@ -126,9 +135,11 @@ def curve(
     n_eval: int,
     finetune_kwargs: dict,
     copies: int = 0,
-) -> tuple[list[float], list[float]]:
-    """Mean evaluation returns: before ``learn()``, then every ``every`` steps; and, with ``copies``,
-    the clone's and the last point's :func:`neighbourhood` (not for ``scratch``)."""
+    failure: float = -np.inf,
+) -> tuple[list[float], list[float], list[int]]:
+    """Mean evaluation returns: before ``learn()``, then every ``every`` steps; with ``copies`` (not for
+    ``scratch``), the clone's and the last point's :func:`neighbourhood` means and how many of their
+    episodes return less than ``failure``."""
     import torch as th
 
     th.set_num_threads(1)
@@ -155,25 +166,35 @@ def curve(
         }
         pretrain(model, path, n_epochs=100, seed=seed, verbose=0, **options.get(variant, {}))
 
-    def evaluate() -> float:
+    def episodes() -> np.ndarray:
         eval_env.seed(1000 + seed)  # the same episodes at every point: the curve moves with the policy only
-        return float(evaluate_policy(model, eval_env, n_eval_episodes=n_eval, deterministic=True)[0])
+        drawn, _ = evaluate_policy(model, eval_env, n_eval, deterministic=True, return_episode_rewards=True)
+        return np.asarray(drawn, dtype=float)
 
-    returns = [evaluate()]
-    ends = []
+    first = episodes()
+    returns = [float(first.mean())]
+    ends: list[float] = []
+    failed: list[int] = []
+
+    def end(own: np.ndarray, offset: int) -> None:
+        drawn = neighbourhood(model, episodes, own, copies, seed + offset)
+        ends.append(float(drawn.mean()))
+        failed.append(int((drawn < failure).sum()))
+
     if copies and variant != "scratch":
-        ends.append(neighbourhood(model, evaluate, returns[0], copies, seed))
+        end(first, 0)
 
     class Every(BaseCallback):
         def _on_step(self) -> bool:
             if self.num_timesteps % every == 0 and self.num_timesteps <= steps:
-                returns.append(evaluate())
+                own = episodes()
+                returns.append(float(own.mean()))
                 if ends and self.num_timesteps == steps:  # here: learn() updates once more before it returns
-                    ends.append(neighbourhood(model, evaluate, returns[-1], copies, seed + 1))
+                    end(own, 1)
             return True
 
     model.learn(steps, callback=Every())
-    return returns, ends
+    return returns, ends, failed
 
 
 def plot(curves: dict[tuple[str, str], np.ndarray], every: int, out: str) -> None:
@@ -207,11 +228,13 @@ def report(
     recorded: dict,
     curves: dict[tuple[str, str], np.ndarray],
     hoods: dict[tuple[str, str], list[list[float]]],
+    fails: dict[tuple[str, str], list[list[int]]],
     checkpoints: np.ndarray,
     copies: int,
+    n_eval: int,
 ) -> None:
     """Print each task's mean curves, their ratios to the clone and, with ``copies``, the ratio of the
-    neighbourhoods."""
+    neighbourhoods and how many of their episodes failed (below :data:`FAILURE` of the demonstrations)."""
     for task in tasks:
         env_id = task.split("/")[0]
         zero = recorded[env_id][1]
@@ -246,6 +269,13 @@ def report(
                     f"  {'':26s}neighbourhoods ({copies} copies): clone {ends[:, 0].mean() + zero:,.0f}, last "
                     f"{ends[:, 1].mean() + zero:,.0f}, last/clone {ends[:, 1].mean() / ends[:, 0].mean():.2f}; "
                     f"per seed {' '.join(f'{r:.2f}' for r in ratios)} (standard error {error:.2f})"
+                )
+                failed = np.array(fails[task, variant])
+                drawn = n_eval * (copies + 1)
+                print(
+                    f"  {'':26s}failed episodes (below {recorded[env_id][2]:,.0f}) of {drawn} per seed: clone "
+                    f"{' '.join(map(str, failed[:, 0]))}, last {' '.join(map(str, failed[:, 1]))} (over the seeds "
+                    f"{failed[:, 0].mean() / drawn:.1%} and {failed[:, 1].mean() / drawn:.1%})"
                 )
 
 
@@ -299,19 +329,25 @@ def main() -> None:
                 for seed in args.seeds:
                     path = recorded[task.split("/")[0]][0]
                     job = (task, variant, seed, path, args.steps, args.every, args.eval_episodes, args.finetune_kwargs)
-                    job += (args.copies,)
+                    job = (*job, args.copies, recorded[task.split("/")[0]][2])
                     jobs[task, variant, seed] = pool.submit(curve, *job)
         for future in as_completed(jobs.values()):  # each curve as it comes (a long run can be stopped)
             key = next(k for k, f in jobs.items() if f is future)
-            returns, ends = future.result()
+            returns, ends, failed = future.result()
             line = f"{key[0]} {key[1]} seed {key[2]}: " + " ".join(f"{v:,.0f}" for v in returns)
-            print(line + (f" (neighbourhoods: clone {ends[0]:,.0f}, last {ends[1]:,.0f})" if ends else ""), flush=True)
+            if ends:
+                line += f" (neighbourhoods: clone {ends[0]:,.0f}, last {ends[1]:,.0f};"
+                line += f" failed episodes {failed[0]}, {failed[1]})"
+            print(line, flush=True)
         runs: dict[tuple[str, str], list[list[float]]] = {}
         hoods: dict[tuple[str, str], list[list[float]]] = {}
+        fails: dict[tuple[str, str], list[list[int]]] = {}
         for (task, variant, _), future in jobs.items():
-            runs.setdefault((task, variant), []).append(future.result()[0])
-            if future.result()[1]:
-                hoods.setdefault((task, variant), []).append(future.result()[1])
+            returns, ends, failed = future.result()
+            runs.setdefault((task, variant), []).append(returns)
+            if ends:
+                hoods.setdefault((task, variant), []).append(ends)
+                fails.setdefault((task, variant), []).append(failed)
     curves = {key: np.array(returns) for key, returns in runs.items()}
     checkpoints = np.arange(args.steps // args.every + 1) * args.every
     print(f"{N_DEMOS} expert episodes; pretrain(n_epochs=100); {args.eval_episodes} evaluation episodes per point;")
@@ -320,7 +356,7 @@ def main() -> None:
     print(f"seeds {args.seeds}; mean over seeds. Ratios count from a random policy's return (its zero):")
     print("'min/clone' is the lowest point after the clone over the clone, 'mean/clone' the mean of the points")
     print("after the clone over the clone (steadier than one point), 'final/...' the last point")
-    report(args.tasks, recorded, curves, hoods, checkpoints, args.copies)
+    report(args.tasks, recorded, curves, hoods, fails, checkpoints, args.copies, args.eval_episodes)
     print(f"\n{time.perf_counter() - start:.0f} s")
     if args.plot:
         plot(curves, args.every, args.plot)
