@@ -118,11 +118,6 @@ against 0.99. A conservative critic in place of a firmer pull (CQL's penalty on 
 actions against the stored ones, weight 5, every critic step; seed 0, on later clones where the
 defaults were not rerun) gave 0.94 on HalfCheetah SAC and 0.82 on Walker2d TD3 (0.52 at its lowest
 point), so it is not offered."""
-ANCHOR_RELEASE = False
-"""Whether the pull towards the clone lets go of the states the critic rates below every demonstration
-of a batch (see :class:`ActorHook`). Measured with ``bench_finetune.py`` on HalfCheetah (where a
-clone's failures end at rest in one posture, -0.2 per step, that it cannot leave; docs/FINETUNING.md),
-RELEASE_FIGURES."""
 ACTOR_STD = 0.1
 """Starting standard deviation (before the tanh) of a stochastic clone's actions (SAC, TQC,
 CrossQ). Behaviour cloning trains the deterministic action only; the untrained ``log_std`` head of
@@ -263,11 +258,7 @@ class ActorHook(_StepHook):
       states ``s`` from the replay buffer (demonstrations and online data), ``c`` a frozen copy of
       the actor taken here and the actions deterministic. The demonstrations alone tie the actor
       down on the expert's states only; online, the critic's action-gradient is least right on
-      the states the clone drifts to, and this holds the actor there too. With ``release``, the
-      pull lets go of the states where ``Q(s, c(s))`` (the lowest of the critics) is below the
-      lowest ``Q`` of a batch of demonstrations (their own actions): where the critic has learnt
-      that the clone's behaviour fails, the critic alone moves the actor (the share let go is
-      logged as ``pretrain/anchor_released``).
+      the states the clone drifts to, and this holds the actor there too.
 
     While held, the actor's optimizer steps at a learning rate of 0 on the full gradient (these
     terms included): nothing moves, but Adam's moment estimates are warm when the actor is let go.
@@ -286,7 +277,6 @@ class ActorHook(_StepHook):
     :param anchor: weight of the pull towards the clone (see above); None or 0: none
     :param actor_lr: cap on the actor optimizer's learning rate (set on each step, after SB3's
         schedule has set it); None: the model's own
-    :param release: let the pull go of the states rated below the demonstrations (see above)
     """
 
     def __init__(
@@ -298,10 +288,9 @@ class ActorHook(_StepHook):
         decay: int = BC_DECAY,
         anchor: float | None = ANCHOR_WEIGHT,
         actor_lr: float | None = ACTOR_LR,
-        release: bool = ANCHOR_RELEASE,
     ) -> None:
         self.model, self.demonstrations = model, demonstrations
-        self.actor_lr, self.release = actor_lr, bool(release)
+        self.actor_lr = actor_lr
         self.until = model._n_updates + int(actor_delay)
         self.weight, self.decay = weight, int(decay)
         self.anchor = float(anchor or 0.0)
@@ -332,15 +321,11 @@ class ActorHook(_StepHook):
             weight * self._mean_abs_q(data.observations, data.actions) * self.bc.loss(data.observations, data.actions)
         ).backward()
 
-    def _q(self, observations: Any, actions: th.Tensor) -> th.Tensor:
-        """Every critic's ``Q`` of a batch, one column each, no gradient."""
-        with th.no_grad():
-            q = self.model.critic(observations, actions)
-            return th.cat(q, dim=1) if isinstance(q, tuple) else q
-
     def _mean_abs_q(self, observations: Any, actions: th.Tensor) -> th.Tensor:
         """The critic's mean ``|Q|`` over a batch (all critics), no gradient: TD3+BC's scale."""
-        return self._q(observations, actions).abs().mean()
+        with th.no_grad():
+            q = self.model.critic(observations, actions)
+            return (th.cat(q, dim=1) if isinstance(q, tuple) else q).abs().mean()
 
     def _anchor(self) -> None:
         """Add the pull towards the frozen clone on a batch of the replay buffer's states."""
@@ -348,18 +333,8 @@ class ActorHook(_StepHook):
         observations = model.replay_buffer.sample(model.batch_size, env=model._vec_normalize_env).observations
         with th.no_grad():
             target = _deterministic(self.clone, observations)
-        q = self._q(observations, target)
-        scale = q.abs().mean()
-        actions = _deterministic(model.actor, observations)
-        if not self.release:
-            (self.anchor * scale * F.mse_loss(actions, target)).backward()
-            return
-        demonstrations = self.demonstrations.sample(model.batch_size, env=model._vec_normalize_env)
-        floor = self._q(demonstrations.observations, demonstrations.actions).min(dim=1).values.min()
-        held = (q.min(dim=1).values >= floor).float()
-        model.logger.record_mean("pretrain/anchor_released", 1.0 - float(held.mean()))
-        gap = (actions - target).pow(2).mean(dim=1)
-        (self.anchor * scale * (gap * held).mean()).backward()
+        scale = self._mean_abs_q(observations, target)
+        (self.anchor * scale * F.mse_loss(_deterministic(model.actor, observations), target)).backward()
 
 
 def _frozen_copy(model: Any) -> th.nn.Module:
@@ -403,16 +378,8 @@ def check_finetuning_args(
     actor_lr: Any = ACTOR_LR,
     target_entropy: Any = TARGET_ENTROPY,
     n_steps: Any = None,
-    anchor_release: Any = ANCHOR_RELEASE,
 ) -> None:
     """Raise (naming the argument) for anything :func:`prepare_finetuning` would refuse."""
-    if anchor_release is not None and not isinstance(anchor_release, bool):
-        raise ArgumentTypeError(f"anchor_release: expected True, False or None, got {anchor_release!r}")
-    if anchor_release and not anchor:
-        raise ArgumentTypeError(
-            f"anchor_release: True with anchor={anchor!r}; it lets the pull towards the clone go of some "
-            "states, and there is no pull"
-        )
     if n_steps is not None:
         check_count("n_steps", n_steps)
         if demo_fraction is None:
@@ -484,7 +451,6 @@ def prepare_finetuning(
     actor_lr: float | None = ACTOR_LR,
     target_entropy: float | str | None = TARGET_ENTROPY,
     n_steps: int | None = None,
-    anchor_release: bool | None = ANCHOR_RELEASE,
     logger: Any = None,
 ) -> ActorHook | None:
     """Make a behaviour-cloned off-policy model ready for ``learn()`` (see the module docstring).
@@ -502,8 +468,6 @@ def prepare_finetuning(
     :param actor_delay: actor updates skipped at the start of fine-tuning
     :param learning_starts: the model's new ``learning_starts``; None keeps it
     :param anchor: weight of the pull towards the clone (see :class:`ActorHook`); None: none
-    :param anchor_release: let the pull go of the states the critic rates below every demonstration
-        of a batch (see :class:`ActorHook` and :data:`ANCHOR_RELEASE`); False or None: it holds them all
     :param action_noise: a deterministic actor (TD3, DDPG) with no ``action_noise`` gets SB3's
         ``NormalActionNoise`` of this standard deviation (in the scaled ``[-1, 1]`` action space);
         None leaves the model's noise as it is
@@ -541,7 +505,6 @@ def prepare_finetuning(
         actor_lr=actor_lr,
         target_entropy=target_entropy,
         n_steps=n_steps,
-        anchor_release=anchor_release,
     )
     check_replay_buffer(model, demo_fraction, n_steps)
     check_logger(logger)
@@ -605,13 +568,10 @@ def prepare_finetuning(
         record("pretrain/bc_weight", repr(bc_weight) if callable(bc_weight) else float(bc_weight))
     if anchor:
         record("pretrain/anchor", float(anchor))
-        record("pretrain/anchor_release", int(bool(anchor_release)))
     if actor_lr is not None:
         record("pretrain/actor_lr", float(actor_lr))
     record("pretrain/actor_delay", int(actor_delay))
-    return ActorHook(
-        model, demonstrations, int(actor_delay), bc_weight, int(bc_decay), anchor, actor_lr, bool(anchor_release)
-    )
+    return ActorHook(model, demonstrations, int(actor_delay), bc_weight, int(bc_decay), anchor, actor_lr)
 
 
 def _returns(model: Any, n_steps: int | None) -> tuple[int, float]:

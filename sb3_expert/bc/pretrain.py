@@ -233,7 +233,7 @@ def pretrain(
         updates undo a MuJoCo clone (its spread, fitted by cloning, is small)
     :param finetune_kwargs: arguments of :func:`~sb3_expert.bc.finetune.prepare_finetuning`
         (``critic_steps``, ``critic_tau``, ``ent_coef``, ``actor_std``, ``action_noise``,
-        ``demo_fraction``, ``bc_weight``, ``bc_decay``, ``anchor``, ``anchor_release``, ``actor_delay``, ``actor_lr``,
+        ``demo_fraction``, ``bc_weight``, ``bc_decay``, ``anchor``, ``actor_delay``, ``actor_lr``,
         ``learning_starts``, ``target_entropy``, ``n_steps``), or for PPO and A2C of
         :func:`~sb3_expert.bc.finetune.prepare_policy_gradient` (``anchor``); None for a part turns it off. Refused with
         ``finetune=False``; with the default, a warning says why they were not used when the model

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import PPO, SAC, TD3
-from stable_baselines3.common.logger import configure
 from stable_baselines3.common.noise import NormalActionNoise
 
 from sb3_expert import pretrain
@@ -181,41 +180,6 @@ def test_n_step_returns_asked_of_a_one_step_model(demos):
     model.learn(20)
 
 
-def test_the_anchor_lets_go_of_the_states_rated_below_the_demonstrations(demos):
-    """``anchor_release``: rows whose ``Q(s, clone(s))`` is below every demonstration's ``Q`` in a batch
-    of them add nothing to the pull; the others pull as without it (a stub critic rates the
-    impossible states ``cos(theta) = -5`` at -100, every other at 1)."""
-    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
-    pretrain(model, demos, n_epochs=2, seed=0, finetune=False)
-    hook = prepare_finetuning(model, demos, critic_steps=0, bc_weight=None, actor_delay=0, anchor_release=True)
-    model.set_logger(configure(None, [""]))
-    for row in demos.obs[:64]:
-        far = row.copy()
-        far[0] = -5.0
-        model.replay_buffer.add(far[None], far[None], np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
-    with th.no_grad():  # the actor a little away from its frozen clone, so that the pull has a gradient
-        for parameter in model.actor.parameters():
-            parameter.add_(0.01)
-
-    def stub(observations, actions):
-        q = th.where(observations[:, :1] < -2.0, -100.0, 1.0)
-        return q, q
-
-    model.critic.forward = stub
-
-    def pull(release: bool, demo_fraction: float) -> th.Tensor:
-        hook.release, model.replay_buffer.demo_fraction = release, demo_fraction
-        model.actor.optimizer.zero_grad()
-        np.random.seed(0)  # noqa: NPY002  (SB3's buffers sample from numpy's global generator)
-        hook._anchor()
-        return th.cat([p.grad.flatten() for p in model.actor.parameters() if p.grad is not None])
-
-    pull(True, 0.5)
-    assert model.logger.name_to_value["pretrain/anchor_released"] == 0.5  # the 128 online rows of 256
-    assert not pull(True, 0.0).any() and pull(False, 0.0).any()  # online rows only: all let go
-    th.testing.assert_close(pull(True, 1.0), pull(False, 1.0))  # demonstrations only: all held
-
-
 def test_bad_finetune_arguments_change_nothing(demos):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
     weights = [p.clone() for p in model.policy.parameters()]
@@ -236,8 +200,6 @@ def test_bad_finetune_arguments_change_nothing(demos):
         ({"critic_steps": float("inf")}, ValueError, "critic_steps"),  # not Python's OverflowError
         ({"ent_coef": float("inf")}, ValueError, "ent_coef"),
         ({"anchor": float("inf")}, ValueError, "anchor"),
-        ({"anchor_release": "yes"}, TypeError, "anchor_release: expected True, False or None"),
-        ({"anchor_release": True, "anchor": None}, TypeError, "anchor_release: True with anchor=None"),
     ):
         with pytest.raises(error, match=match):
             pretrain(model, demos, n_epochs=1, finetune=True, finetune_kwargs=kwargs)
