@@ -117,7 +117,10 @@ gives 0.87 on HalfCheetah SAC against 0.94 at 10; 30 gives 0.95 there and 0.88 o
 against 0.99. A conservative critic in place of a firmer pull (CQL's penalty on the actor's own
 actions against the stored ones, weight 5, every critic step; seed 0, on later clones where the
 defaults were not rerun) gave 0.94 on HalfCheetah SAC and 0.82 on Walker2d TD3 (0.52 at its lowest
-point), so it is not offered."""
+point), so it is not offered. Nor is the pull let go of the states the critic rates below every
+demonstration of a batch (HalfCheetah TD3, seeds 0-4: 20k over the clone as neighbourhoods 1.02
+against 0.96, but the lowest point 0.84 against 0.92; Walker2d seed 0: 0.95 and 0.91 against 1.00
+and 1.03; docs/FINETUNING.md)."""
 ACTOR_STD = 0.1
 """Starting standard deviation (before the tanh) of a stochastic clone's actions (SAC, TQC,
 CrossQ). Behaviour cloning trains the deterministic action only; the untrained ``log_std`` head of
