@@ -81,9 +81,6 @@ discounted return: 0.90 on HalfCheetah SAC and 0.57, the fixed point, on Walker2
 and 0.19) but measured no better with ``bench_finetune.py`` (the four off-policy tasks, seeds 0-1:
 the mean of the points after the held one over the clone 0.98 against 0.98 at SB3's tau, 20k over
 the clone as neighbourhoods 0.98 against 0.99), so it is off by default."""
-TAU: float | None = None
-"""The model's ``tau`` (its target networks' soft update coefficient) in ``learn()`` after the
-preparation; None: the model's own (SB3's 0.005). Pending measurement."""
 BC_WEIGHT = 1.0
 """Starting weight of the behaviour-cloning term, relative to the critic's mean ``|Q|`` (TD3+BC's
 ``1 / alpha``: 0.4)."""
@@ -372,7 +369,6 @@ def _remove_hook(optimizer: th.optim.Optimizer) -> None:
 def check_finetuning_args(
     critic_steps: Any = CRITIC_STEPS,
     critic_tau: Any = CRITIC_TAU,
-    tau: Any = TAU,
     ent_coef: Any = ENT_COEF,
     demo_fraction: Any = DEMO_FRACTION,
     bc_weight: Any = BC_WEIGHT,
@@ -401,7 +397,6 @@ def check_finetuning_args(
         check_number("target_entropy", target_entropy, -math.inf)
     check_number("critic_steps", critic_steps, 0, whole=True)
     check_number("critic_tau", critic_tau, 1e-12, 1, allow_none=True)
-    check_number("tau", tau, 1e-12, 1, allow_none=True)
     if critic_tau is not None and not critic_steps:
         raise ArgumentTypeError(
             f"critic_tau: given ({critic_tau}) with critic_steps=0; it sets the critic fit's target "
@@ -447,7 +442,6 @@ def prepare_finetuning(
     *,
     critic_steps: int = CRITIC_STEPS,
     critic_tau: float | None = CRITIC_TAU,
-    tau: float | None = TAU,
     ent_coef: float | None = ENT_COEF,
     demo_fraction: float | None = DEMO_FRACTION,
     bc_weight: float | Schedule | None = BC_WEIGHT,
@@ -469,8 +463,6 @@ def prepare_finetuning(
     :param critic_steps: gradient steps of the critic fit; 0 skips it
     :param critic_tau: the target networks' soft update coefficient during the critic fit (see
         :func:`fit_critic`); None: the model's ``tau``
-    :param tau: the model's ``tau`` from now on (its target networks' soft update coefficient in
-        ``learn()``; see ``TAU``); None keeps it
     :param ent_coef: starting entropy coefficient for ``ent_coef="auto"`` models; None keeps SB3's
     :param demo_fraction: install a :class:`~sb3_expert.bc.replay.DemoReplayBuffer` drawing this share
         of each batch from the demonstrations (the online data already in the buffer is kept); None
@@ -504,7 +496,6 @@ def prepare_finetuning(
     check_finetuning_args(  # by keyword: a dozen arguments in a row are easy to misorder
         critic_steps=critic_steps,
         critic_tau=critic_tau,
-        tau=tau,
         ent_coef=ent_coef,
         demo_fraction=demo_fraction,
         bc_weight=bc_weight,
@@ -549,7 +540,13 @@ def prepare_finetuning(
         record("pretrain/critic_loss", fit_critic(model, demonstrations, int(critic_steps), critic_tau))
         record("pretrain/critic_steps", int(critic_steps))
         record("pretrain/critic_tau", float(model.tau if critic_tau is None else critic_tau))
-    _set_learning(model, tau, learning_starts, action_noise, record)
+    if learning_starts is not None:
+        model.learning_starts = int(learning_starts)
+        record("pretrain/learning_starts", int(learning_starts))
+    if action_noise is not None and not stochastic_actor(model.actor) and model.action_noise is None:
+        n_actions = int(np.prod(model.action_space.shape))
+        model.action_noise = NormalActionNoise(np.zeros(n_actions), float(action_noise) * np.ones(n_actions))
+        record("pretrain/action_noise", float(action_noise))
     if demo_fraction is not None:
         mixing = demo_buffer_class(buffer.observation_space)(
             buffer.buffer_size,
@@ -578,26 +575,6 @@ def prepare_finetuning(
         record("pretrain/actor_lr", float(actor_lr))
     record("pretrain/actor_delay", int(actor_delay))
     return ActorHook(model, demonstrations, int(actor_delay), bc_weight, int(bc_decay), anchor, actor_lr)
-
-
-def _set_learning(
-    model: Any,
-    tau: float | None,
-    learning_starts: int | None,
-    action_noise: float | None,
-    record: Callable[[str, Any], None],
-) -> None:
-    """The settings of ``learn()`` that :func:`prepare_finetuning` changes (each None: left alone)."""
-    if tau is not None:
-        model.tau = float(tau)
-        record("pretrain/tau", float(tau))
-    if learning_starts is not None:
-        model.learning_starts = int(learning_starts)
-        record("pretrain/learning_starts", int(learning_starts))
-    if action_noise is not None and not stochastic_actor(model.actor) and model.action_noise is None:
-        n_actions = int(np.prod(model.action_space.shape))
-        model.action_noise = NormalActionNoise(np.zeros(n_actions), float(action_noise) * np.ones(n_actions))
-        record("pretrain/action_noise", float(action_noise))
 
 
 def _returns(model: Any, n_steps: int | None) -> tuple[int, float]:

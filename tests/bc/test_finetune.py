@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import PPO, SAC, TD3
-from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
 
 from sb3_expert import pretrain
@@ -104,20 +103,6 @@ def test_critic_tau_brings_the_fit_to_its_fixed_point_sooner(algo, demos):
     assert gap[0.1] < 0.5 * gap[None], (gap, reference)
 
 
-def test_tau_sets_the_models_target_updates_for_learn(demos):
-    """``tau`` is the model's own from the preparation on (the critic fit keeps ``critic_tau`` or the
-    model's old one), and it is logged; None leaves it."""
-    model = TD3("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
-    pretrain(model, demos, n_epochs=1, seed=0, finetune=False)
-    logger = Logger(folder=None, output_formats=[])
-    prepare_finetuning(model, demos, critic_steps=20, tau=0.02, bc_weight=None, actor_delay=0, logger=logger)
-    assert model.tau == 0.02
-    assert logger.name_to_value["pretrain/tau"] == 0.02
-    assert logger.name_to_value["pretrain/critic_tau"] == 0.005  # the fit ran at the model's old tau
-    prepare_finetuning(model, demos, critic_steps=0, bc_weight=None, actor_delay=0)
-    assert model.tau == 0.02
-
-
 def test_actor_hook_holds_then_anchors(demos):
     model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), seed=0)
     pretrain(model, demos, n_epochs=5, seed=0, finetune=False)
@@ -211,8 +196,6 @@ def test_bad_finetune_arguments_change_nothing(demos):
         ({"critic_tau": 0.0}, ValueError, "critic_tau"),
         ({"critic_tau": 1.5}, ValueError, "critic_tau"),
         ({"critic_tau": "fast"}, TypeError, "critic_tau"),
-        ({"tau": 0.0}, ValueError, "tau"),
-        ({"tau": 1.5}, ValueError, "tau"),
         ({"critic_tau": 0.05, "critic_steps": 0}, TypeError, "critic_tau: given .* with critic_steps=0"),
         ({"critic_steps": float("inf")}, ValueError, "critic_steps"),  # not Python's OverflowError
         ({"ent_coef": float("inf")}, ValueError, "ent_coef"),
