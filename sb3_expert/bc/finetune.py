@@ -80,7 +80,10 @@ clone's values. 0.05 brings it to them (seed-0 clones, mean Q over the demonstra
 discounted return: 0.90 on HalfCheetah SAC and 0.57, the fixed point, on Walker2d TD3, against 0.37
 and 0.19) but measured no better with ``bench_finetune.py`` (the four off-policy tasks, seeds 0-1:
 the mean of the points after the held one over the clone 0.98 against 0.98 at SB3's tau, 20k over
-the clone as neighbourhoods 0.98 against 0.99), so it is off by default."""
+the clone as neighbourhoods 0.98 against 0.99), so it is off by default. Nor does the model's own
+``tau`` at 0.02 in ``learn()`` help (with this at 0.05; HalfCheetah SAC and TD3 seeds 0-2: the mean
+after the clone unchanged, 1.01 and 0.96; Walker2d seed 0: 20k over the clone as neighbourhoods 0.97
+and 0.95 against 1.00 and 1.03; docs/FINETUNING.md)."""
 BC_WEIGHT = 1.0
 """Starting weight of the behaviour-cloning term, relative to the critic's mean ``|Q|`` (TD3+BC's
 ``1 / alpha``: 0.4)."""
