@@ -44,6 +44,12 @@ Run: ``python benchmarks/bench_finetune.py [--tasks HalfCheetah-v5/SAC ...] [--s
 (the full table: over 4 hours on 2 cores; one MuJoCo off-policy run, ``--variants finetune``, 30
 evaluation episodes, 4 copies: 22-27 minutes on one of 2 busy cores, 8 of them the copies;
 ``--tasks 'HalfCheetah-v5/PPO 256x256' 'Walker2d-v5/PPO 256x256' --variants pretrain``: 16 minutes).
+``--policy-kwargs`` gives every variant's students those ``policy_kwargs`` (``'{"n_critics": 5}'``:
+SB3's ensemble of five critics, the minimum of which SAC's actor and both algorithms' targets take).
+The clones, and so every figure, depend on the machine as well as the seed: the expert's recorded
+episodes differ in the last bits of their floating-point arithmetic from one CPU to another, and a
+MuJoCo episode amplifies them (the seed-0 HalfCheetah SAC clone's 150 neighbourhood episodes fail 22
+times on one machine of this project and 11 times on another).
 """
 
 from __future__ import annotations
@@ -136,6 +142,7 @@ def curve(
     finetune_kwargs: dict,
     copies: int = 0,
     failure: float = -np.inf,
+    policy_kwargs: dict | None = None,
 ) -> tuple[list[float], list[float], list[int]]:
     """Mean evaluation returns: before ``learn()``, then every ``every`` steps; with ``copies`` (not for
     ``scratch``), the clone's and the last point's :func:`neighbourhood` means and how many of their
@@ -153,6 +160,8 @@ def curve(
     env_id, student = task.split("/")
     algo, *shape = student.split()  # "PPO 256x256": PPO with two hidden layers of 256
     kwargs = {"policy_kwargs": {"net_arch": [int(n) for n in shape[0].split("x")]}} if shape else {}
+    if policy_kwargs:  # --policy-kwargs, for every variant (scratch included)
+        kwargs["policy_kwargs"] = {**kwargs.get("policy_kwargs", {}), **policy_kwargs}
     eval_env = make_vec_env(env_id, n_envs=1, seed=1000 + seed)
     model = {"SAC": SAC, "TD3": TD3, "PPO": PPO}[algo](
         "MlpPolicy", make_vec_env(env_id, seed=seed), seed=seed, **kwargs
@@ -279,13 +288,22 @@ def report(
                 )
 
 
+def json_object(text: str) -> dict:
+    """``--policy-kwargs``: a JSON object (the students' ``policy_kwargs``)."""
+    try:
+        kwargs = json.loads(text)
+    except json.JSONDecodeError as error:  # argparse would only say "invalid value"
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}: {error}") from error
+    if not isinstance(kwargs, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return kwargs
+
+
 def finetune_kwargs(text: str) -> dict:
     """``--finetune-kwargs``: a JSON object of ``prepare_finetuning``'s arguments, checked before any run."""
     from sb3_expert.bc.finetune import check_finetuning_args
 
-    kwargs = json.loads(text)
-    if not isinstance(kwargs, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    kwargs = json_object(text)
     try:
         check_finetuning_args(**kwargs)
     except (TypeError, ValueError) as error:  # argparse would only say "invalid value"
@@ -315,6 +333,12 @@ def main() -> None:
         default={},
         help="for the finetune variant, e.g. '{\"actor_delay\": 5000}'",
     )
+    parser.add_argument(
+        "--policy-kwargs",
+        type=json_object,
+        default={},
+        help="the students' policy_kwargs (every variant), e.g. '{\"n_critics\": 5}'",
+    )
     args = parser.parse_args()
     if not FIXTURES.is_dir():
         raise SystemExit(f"needs the rl-zoo fixtures at {FIXTURES}")
@@ -329,7 +353,7 @@ def main() -> None:
             for variant in [v for v in variants if args.variants is None or v in args.variants]:
                 for seed in args.seeds:
                     job = (task, variant, seed, path, args.steps, args.every, args.eval_episodes, args.finetune_kwargs)
-                    jobs[task, variant, seed] = pool.submit(curve, *job, args.copies, failure)
+                    jobs[task, variant, seed] = pool.submit(curve, *job, args.copies, failure, args.policy_kwargs)
         for future in as_completed(jobs.values()):  # each curve as it comes (a long run can be stopped)
             key = next(k for k, f in jobs.items() if f is future)
             returns, ends, failed = future.result()
@@ -352,6 +376,8 @@ def main() -> None:
     print(f"{N_DEMOS} expert episodes; pretrain(n_epochs=100); {args.eval_episodes} evaluation episodes per point;")
     if args.finetune_kwargs:
         print(f"finetune_kwargs {args.finetune_kwargs}")
+    if args.policy_kwargs:
+        print(f"policy_kwargs {args.policy_kwargs}")
     print(f"seeds {args.seeds}; mean over seeds. Ratios count from a random policy's return (its zero):")
     print("'min/clone' is the lowest point after the clone over the clone, 'mean/clone' the mean of the points")
     print("after the clone over the clone (steadier than one point), 'final/...' the last point")
