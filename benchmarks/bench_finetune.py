@@ -87,9 +87,9 @@ PPO_VARIANTS = ("pretrain", "finetune=False", "pretrain value_warm_start", "scra
 N_DEMOS = 10
 FAILURE = 0.8
 """An evaluation episode fails when its return is below this share of the demonstrations' mean return
-(both counted from a random policy's): 7,489 to 7,501 on HalfCheetah, as the machine records the expert
-(3,599 on Walker2d), where the seed-0 SAC clone's 30 episodes either run (8,583 to 9,553) or stall (390
-to 6,850)."""
+(both counted from a random policy's): 7,489 to 7,501 on HalfCheetah and 3,586 to 3,599 on Walker2d, as
+the machine records the expert, where the seed-0 HalfCheetah SAC clone's 30 episodes either run (8,583 to
+9,553) or stall (390 to 6,850)."""
 PERTURBATION = 1e-6
 """Relative size of the weight perturbations of :func:`neighbourhood`: far below one update of
 ``learn()``, yet enough to change which evaluation episodes a MuJoCo clone stalls or falls in."""
