@@ -42,14 +42,15 @@ moves a MuJoCo clone's mean is how many episodes stall or fall, so this count sa
 
 Run: ``python benchmarks/bench_finetune.py [--tasks HalfCheetah-v5/SAC ...] [--seeds 0 1 2]``
 (the full table: over 4 hours on 2 cores; one MuJoCo off-policy run, ``--variants finetune``, 30
-evaluation episodes, 4 copies: 22-27 minutes on one of 2 busy cores, 8 of them the copies;
+evaluation episodes, 4 copies: 15-27 minutes on one of 2 busy cores, by machine, 8 of them the copies;
 ``--tasks 'HalfCheetah-v5/PPO 256x256' 'Walker2d-v5/PPO 256x256' --variants pretrain``: 16 minutes).
 ``--policy-kwargs`` gives every variant's students those ``policy_kwargs`` (``'{"n_critics": 5}'``:
 SB3's ensemble of five critics, the minimum of which SAC's actor and both algorithms' targets take).
-The clones, and so every figure, depend on the machine as well as the seed: the expert's recorded
-episodes differ in the last bits of their floating-point arithmetic from one CPU to another, and a
-MuJoCo episode amplifies them (the seed-0 HalfCheetah SAC clone's 150 neighbourhood episodes fail 22
-times on one machine of this project and 11 times on another).
+The clones, and so every figure, depend on the machine as well as the seed: with the same libraries
+the expert's recorded episodes differ from one machine to another (most likely in the last bits of
+the CPU's arithmetic, which a MuJoCo episode amplifies): the seed-0 HalfCheetah SAC clone's 150
+neighbourhood episodes fail 22 times on one machine of this project and 11 times on another. Pair a
+variant with the defaults run on the same machine.
 """
 
 from __future__ import annotations
