@@ -45,7 +45,8 @@ Run: ``python benchmarks/bench_finetune.py [--tasks HalfCheetah-v5/SAC ...] [--s
 evaluation episodes, 4 copies: 15-27 minutes on one of 2 busy cores, by machine, 8 of them the copies;
 ``--tasks 'HalfCheetah-v5/PPO 256x256' 'Walker2d-v5/PPO 256x256' --variants pretrain``: 16 minutes).
 ``--policy-kwargs`` gives every variant's students those ``policy_kwargs`` (``'{"n_critics": 5}'``:
-SB3's ensemble of five critics, the minimum of which SAC's actor and both algorithms' targets take).
+SB3's ensemble of five critics, the minimum of which SAC's actor and both algorithms' targets take),
+checked on each task's student before any run (PPO refuses ``n_critics``: pass ``--tasks``).
 The clones, and so every figure, depend on the machine as well as the seed: with the same libraries
 the expert's recorded episodes differ from one machine to another (most likely in the last bits of
 the CPU's arithmetic, which a MuJoCo episode amplifies): the seed-0 HalfCheetah SAC clone's 150
@@ -133,6 +134,33 @@ def neighbourhood(model, evaluate, first: np.ndarray, copies: int, seed: int) ->
     return np.concatenate(scores)
 
 
+def student(task: str, seed: int, policy_kwargs: dict | None = None):
+    """The task's student, untrained, with SB3's default hyperparameters and ``policy_kwargs`` (every
+    variant's, scratch included) on top of the task's own network shape; one torch thread."""
+    import torch as th
+
+    th.set_num_threads(1)
+    from stable_baselines3 import PPO, SAC, TD3
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env_id, name = task.split("/")
+    algo, *shape = name.split()  # "PPO 256x256": PPO with two hidden layers of 256
+    kwargs = {"net_arch": [int(n) for n in shape[0].split("x")]} if shape else {}
+    algorithm = {"SAC": SAC, "TD3": TD3, "PPO": PPO}[algo]
+    return algorithm(
+        "MlpPolicy", make_vec_env(env_id, seed=seed), seed=seed, policy_kwargs={**kwargs, **(policy_kwargs or {})}
+    )
+
+
+def check_student(task: str, policy_kwargs: dict) -> str | None:
+    """Why ``--policy-kwargs`` cannot build the task's student, or None; run before the recordings."""
+    try:
+        student(task, 0, policy_kwargs)
+    except (TypeError, ValueError) as error:
+        return f"{task}: {type(error).__name__}: {error}"
+    return None
+
+
 def curve(
     task: str,
     variant: str,
@@ -149,25 +177,14 @@ def curve(
     """Mean evaluation returns: before ``learn()``, then every ``every`` steps; with ``copies`` (not for
     ``scratch``), the clone's and the last point's :func:`neighbourhood` means and how many of their
     episodes return less than ``failure``."""
-    import torch as th
-
-    th.set_num_threads(1)
-    from stable_baselines3 import PPO, SAC, TD3
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
 
     from sb3_expert import pretrain
 
-    env_id, student = task.split("/")
-    algo, *shape = student.split()  # "PPO 256x256": PPO with two hidden layers of 256
-    kwargs = {"policy_kwargs": {"net_arch": [int(n) for n in shape[0].split("x")]}} if shape else {}
-    if policy_kwargs:  # --policy-kwargs, for every variant (scratch included)
-        kwargs["policy_kwargs"] = {**kwargs.get("policy_kwargs", {}), **policy_kwargs}
-    eval_env = make_vec_env(env_id, n_envs=1, seed=1000 + seed)
-    model = {"SAC": SAC, "TD3": TD3, "PPO": PPO}[algo](
-        "MlpPolicy", make_vec_env(env_id, seed=seed), seed=seed, **kwargs
-    )
+    model = student(task, seed, policy_kwargs)
+    eval_env = make_vec_env(task.split("/")[0], n_envs=1, seed=1000 + seed)
     if variant != "scratch":
         options = {
             "finetune": {"finetune_kwargs": finetune_kwargs},
@@ -346,6 +363,10 @@ def main() -> None:
         raise SystemExit(f"needs the rl-zoo fixtures at {FIXTURES}")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder, ProcessPoolExecutor(args.workers) as pool:
+        if args.policy_kwargs:  # in the workers: torch is not started in this process before they fork
+            refused = [e for e in pool.map(check_student, args.tasks, [args.policy_kwargs] * len(args.tasks)) if e]
+            if refused:
+                parser.error("--policy-kwargs: " + "; ".join(refused))
         env_ids = sorted({task.split("/")[0] for task in args.tasks})
         recorded = dict(zip(env_ids, pool.map(record, env_ids, [folder] * len(env_ids)), strict=True))
         jobs = {}
