@@ -15,6 +15,11 @@ then for each seed and each variant (the students: SAC, TD3, PPO with its defaul
   (``sb3_expert.bc.finetune``; ``--finetune-kwargs '{"anchor": 100}'`` sets the pull), ``finetune=False``
   (no pull) and ``pretrain value_warm_start`` (the value head fitted to the demonstrations' returns);
 - ``scratch``: the same algorithm, default hyperparameters, ``learn()`` only;
+- ``expert``, run only when ``--variants`` names it (any off-policy task; the task's student plays no
+  part): the rl-zoo expert itself resumed with its own algorithm (SAC on HalfCheetah, TQC on Walker2d:
+  its trained critics, entropy coefficient and optimizers), its replay buffer filled with 10,000 steps
+  of its own stochastic actions, then ``learn()``: what RL itself gains from the expert's level in the
+  same steps, the reference for a near-expert clone (its "clone" columns read "start");
 
 evaluating the model (deterministic, ``--eval-episodes`` episodes of a plain environment) before
 ``learn()`` and every ``--every`` steps up to ``--steps``. Every evaluation of a run plays the same
@@ -63,6 +68,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from common import random_return
@@ -85,6 +91,12 @@ TASKS = (
     "Walker2d-v5/PPO 256x256",
 )
 OFF_POLICY_VARIANTS = ("finetune", "finetune=False", "scratch")
+REFERENCES = ("expert",)
+"""Variants run only when ``--variants`` names them: ``expert``, the rl-zoo expert itself resumed with
+its own algorithm (see :func:`resumed_expert`), whatever the task's student."""
+EXPERT_PREFILL = 10_000
+"""Steps of the expert's own stochastic actions put in its replay buffer before ``learn()`` resumes it
+(the saved model holds no buffer): as many as the demonstrations hold."""
 PPO_VARIANTS = ("pretrain", "finetune=False", "pretrain value_warm_start", "scratch")
 N_DEMOS = 10
 FAILURE = 0.8
@@ -152,6 +164,37 @@ def student(task: str, seed: int, policy_kwargs: dict | None = None):
     )
 
 
+def resumed_expert(env_id: str, seed: int) -> Any:
+    """The task's rl-zoo expert as a model to resume (SAC on HalfCheetah, TQC on Walker2d): its trained
+    actor, critics, entropy coefficient and optimizers, its algorithm's default learning rate (rl-zoo
+    trained these with the defaults), ``learning_starts=0``, and a replay buffer holding
+    :data:`EXPERT_PREFILL` steps of its own stochastic actions. What its own algorithm does from the
+    expert's level in ``learn()``'s steps is the reference for what fine-tuning a clone can gain."""
+    import inspect
+
+    import torch as th
+
+    th.set_num_threads(1)
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_expert.experts.sb3 import load_model
+
+    algo, run = EXPERTS[env_id]
+    venv = make_vec_env(env_id, seed=seed)
+    model: Any = load_model(algo, venv, FIXTURES / run).model  # loaded with a learning rate of 0
+    model.set_env(venv)
+    model.set_random_seed(seed)
+    model.learning_rate = inspect.signature(type(model)).parameters["learning_rate"].default
+    model._setup_lr_schedule()
+    model.learning_starts = 0
+    model._last_obs = venv.reset()
+    for _ in range(EXPERT_PREFILL):
+        actions, _ = model.predict(model._last_obs, deterministic=False)
+        new_obs, rewards, dones, infos = venv.step(actions)
+        model._store_transition(model.replay_buffer, model.policy.scale_action(actions), new_obs, rewards, dones, infos)
+    return model
+
+
 def check_student(task: str, policy_kwargs: dict) -> str | None:
     """Why ``--policy-kwargs`` cannot build the task's student, or None; run before the recordings."""
     try:
@@ -183,9 +226,9 @@ def curve(
 
     from sb3_expert import pretrain
 
-    model = student(task, seed, policy_kwargs)
+    model = resumed_expert(task.split("/")[0], seed) if variant == "expert" else student(task, seed, policy_kwargs)
     eval_env = make_vec_env(task.split("/")[0], n_envs=1, seed=1000 + seed)
-    if variant != "scratch":
+    if variant not in ("scratch", "expert"):
         options = {
             "finetune": {"finetune_kwargs": finetune_kwargs},
             "pretrain": {"finetune_kwargs": finetune_kwargs},  # PPO: the pull towards the clone
@@ -333,7 +376,9 @@ def finetune_kwargs(text: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--variants", nargs="+", default=None, help="default: all of the task's algorithm")
+    parser.add_argument(
+        "--variants", nargs="+", default=None, help='default: all of the task\'s algorithm but the reference "expert"'
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--every", type=int, default=2_000)
@@ -372,8 +417,9 @@ def main() -> None:
         jobs = {}
         for task in args.tasks:
             path, _, failure = recorded[task.split("/")[0]]
-            variants = PPO_VARIANTS if "/PPO" in task else OFF_POLICY_VARIANTS
-            for variant in [v for v in variants if args.variants is None or v in args.variants]:
+            variants = PPO_VARIANTS if "/PPO" in task else OFF_POLICY_VARIANTS + REFERENCES
+            chosen = [v for v in variants if v not in REFERENCES] if args.variants is None else args.variants
+            for variant in [v for v in variants if v in chosen]:
                 for seed in args.seeds:
                     job = (task, variant, seed, path, args.steps, args.every, args.eval_episodes, args.finetune_kwargs)
                     jobs[task, variant, seed] = pool.submit(curve, *job, args.copies, failure, args.policy_kwargs)
