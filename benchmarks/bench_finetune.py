@@ -1,8 +1,8 @@
 """Fine-tuning after behaviour cloning: ``pretrain`` then ``learn()``, beside the same algorithm from scratch.
 
-For each task it records 10 deterministic episodes of the rl-zoo expert in ``../shared/fixtures/rl-zoo``
-(SAC HalfCheetah and TQC Walker2d, evaluated on the v5 environments; PPO CartPole; SAC Pendulum),
-then for each seed and each variant (the students: SAC, TD3, PPO with its default network, and
+For each task it records 10 (``--demos``) deterministic episodes of the rl-zoo expert in
+``../shared/fixtures/rl-zoo`` (SAC HalfCheetah and TQC Walker2d, evaluated on the v5 environments; PPO
+CartPole; SAC Pendulum), then for each seed and each variant (the students: SAC, TD3, PPO with its default network, and
 ``PPO 256x256``, two hidden layers of 256, on the MuJoCo tasks):
 
 - ``finetune``: ``pretrain(model, demos, n_epochs=100)``, the default call, which for these off-policy
@@ -109,8 +109,8 @@ PERTURBATION = 1e-6
 ``learn()``, yet enough to change which evaluation episodes a MuJoCo clone stalls or falls in."""
 
 
-def record(env_id: str, folder: str) -> tuple[str, float, float]:
-    """10 deterministic expert episodes of ``env_id`` into an ``.npz`` in ``folder``; a random
+def record(env_id: str, folder: str, n_demos: int = N_DEMOS) -> tuple[str, float, float]:
+    """``n_demos`` deterministic expert episodes of ``env_id`` into an ``.npz`` in ``folder``; a random
     policy's mean return (the zero of the ratios); the return below which an episode fails."""
     from stable_baselines3.common.env_util import make_vec_env
 
@@ -119,7 +119,7 @@ def record(env_id: str, folder: str) -> tuple[str, float, float]:
     algo, run = EXPERTS[env_id]
     venv = make_vec_env(env_id, n_envs=1, seed=0)
     path = f"{folder}/{env_id}.npz"
-    generate_expert_traj(load_policy(algo, venv, path=FIXTURES / run), path, venv, n_episodes=N_DEMOS)
+    generate_expert_traj(load_policy(algo, venv, path=FIXTURES / run), path, venv, n_episodes=n_demos)
     zero = random_return(make_vec_env(env_id, n_envs=1, seed=1), 5)
     expert = float(load_demonstrations(path).episode_returns.mean())
     return path, zero, zero + FAILURE * (expert - zero)
@@ -380,6 +380,7 @@ def main() -> None:
         "--variants", nargs="+", default=None, help='default: all of the task\'s algorithm but the reference "expert"'
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--demos", type=int, default=N_DEMOS, help="expert episodes recorded and cloned")
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--every", type=int, default=2_000)
     parser.add_argument("--eval-episodes", type=int, default=30)
@@ -404,6 +405,8 @@ def main() -> None:
         help="the students' policy_kwargs (every variant), e.g. '{\"n_critics\": 5}'",
     )
     args = parser.parse_args()
+    if args.demos < 1:
+        parser.error(f"--demos: expected at least 1 episode, got {args.demos}")
     if not FIXTURES.is_dir():
         raise SystemExit(f"needs the rl-zoo fixtures at {FIXTURES}")
     start = time.perf_counter()
@@ -413,7 +416,8 @@ def main() -> None:
             if refused:
                 parser.error("--policy-kwargs: " + "; ".join(refused))
         env_ids = sorted({task.split("/")[0] for task in args.tasks})
-        recorded = dict(zip(env_ids, pool.map(record, env_ids, [folder] * len(env_ids)), strict=True))
+        recordings = pool.map(record, env_ids, [folder] * len(env_ids), [args.demos] * len(env_ids))
+        recorded = dict(zip(env_ids, recordings, strict=True))
         jobs = {}
         for task in args.tasks:
             path, _, failure = recorded[task.split("/")[0]]
@@ -442,7 +446,7 @@ def main() -> None:
                 fails.setdefault((task, variant), []).append(failed)
     curves = {key: np.array(returns) for key, returns in runs.items()}
     checkpoints = np.arange(args.steps // args.every + 1) * args.every
-    print(f"{N_DEMOS} expert episodes; pretrain(n_epochs=100); {args.eval_episodes} evaluation episodes per point;")
+    print(f"{args.demos} expert episodes; pretrain(n_epochs=100); {args.eval_episodes} evaluation episodes per point;")
     if args.finetune_kwargs:
         print(f"finetune_kwargs {args.finetune_kwargs}")
     if args.policy_kwargs:
