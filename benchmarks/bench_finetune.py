@@ -186,7 +186,7 @@ def resumed_expert(env_id: str, seed: int) -> Any:
     model.set_random_seed(seed)
     model.learning_rate = inspect.signature(type(model)).parameters["learning_rate"].default
     model._setup_lr_schedule()
-    model.learning_starts = 0
+    model.learning_starts, model.verbose = 0, 0
     model._last_obs = venv.reset()
     for _ in range(EXPERT_PREFILL):
         actions, _ = model.predict(model._last_obs, deterministic=False)
