@@ -2,8 +2,8 @@
 
 For each task it records 10 (``--demos``) deterministic episodes of the rl-zoo expert in
 ``../shared/fixtures/rl-zoo`` (SAC HalfCheetah and TQC Walker2d, evaluated on the v5 environments; PPO
-CartPole; SAC Pendulum), then for each seed and each variant (the students: SAC, TD3, PPO with its default network, and
-``PPO 256x256``, two hidden layers of 256, on the MuJoCo tasks):
+CartPole; SAC Pendulum), then for each seed and each variant (the students: SAC, TD3, PPO with its
+default network, and ``PPO 256x256``, two hidden layers of 256, on the MuJoCo tasks):
 
 - ``finetune``: ``pretrain(model, demos, n_epochs=100)``, the default call, which for these off-policy
   models with rewarded demonstrations also prepares fine-tuning (the critic fitted to the clone,
@@ -377,7 +377,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument(
-        "--variants", nargs="+", default=None, help='default: all of the task\'s algorithm but the reference "expert"'
+        "--variants",
+        nargs="+",
+        default=None,
+        choices=sorted(set(OFF_POLICY_VARIANTS + REFERENCES + PPO_VARIANTS)),
+        help='default: all of the task\'s algorithm but the reference "expert"',
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--demos", type=int, default=N_DEMOS, help="expert episodes recorded and cloned")
