@@ -195,6 +195,13 @@ def resumed_expert(env_id: str, seed: int) -> Any:
     return model
 
 
+def task_variants(task: str, named: list[str] | None) -> list[str]:
+    """The variants run for ``task``: those of its algorithm that ``--variants`` names, or all of them
+    but the :data:`REFERENCES` when it names none."""
+    variants = PPO_VARIANTS if "/PPO" in task else OFF_POLICY_VARIANTS + REFERENCES
+    return [v for v in variants if (v not in REFERENCES if named is None else v in named)]
+
+
 def check_student(task: str, policy_kwargs: dict) -> str | None:
     """Why ``--policy-kwargs`` cannot build the task's student, or None; run before the recordings."""
     try:
@@ -373,6 +380,15 @@ def finetune_kwargs(text: str) -> dict:
     return kwargs
 
 
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stop (naming the option) on what argparse's types and choices let through."""
+    if args.demos < 1:
+        parser.error(f"--demos: expected at least 1 episode, got {args.demos}")
+    idle = [task for task in args.tasks if not task_variants(task, args.variants)]
+    if idle:  # e.g. --variants expert with a PPO task: nothing would run for it, silently
+        parser.error(f"--variants {' '.join(args.variants)}: none applies to {', '.join(idle)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
@@ -409,8 +425,7 @@ def main() -> None:
         help="the students' policy_kwargs (every variant), e.g. '{\"n_critics\": 5}'",
     )
     args = parser.parse_args()
-    if args.demos < 1:
-        parser.error(f"--demos: expected at least 1 episode, got {args.demos}")
+    check_args(parser, args)
     if not FIXTURES.is_dir():
         raise SystemExit(f"needs the rl-zoo fixtures at {FIXTURES}")
     start = time.perf_counter()
@@ -425,9 +440,7 @@ def main() -> None:
         jobs = {}
         for task in args.tasks:
             path, _, failure = recorded[task.split("/")[0]]
-            variants = PPO_VARIANTS if "/PPO" in task else OFF_POLICY_VARIANTS + REFERENCES
-            chosen = [v for v in variants if v not in REFERENCES] if args.variants is None else args.variants
-            for variant in [v for v in variants if v in chosen]:
+            for variant in task_variants(task, args.variants):
                 for seed in args.seeds:
                     job = (task, variant, seed, path, args.steps, args.every, args.eval_episodes, args.finetune_kwargs)
                     jobs[task, variant, seed] = pool.submit(curve, *job, args.copies, failure, args.policy_kwargs)
